@@ -1,0 +1,132 @@
+"""Admission: look at the header only and refuse what this memory tier must not decode."""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from handler.errors import (
+    CorruptImageError,
+    EmptyBodyError,
+    ImageTooLargeError,
+    PayloadTooLargeError,
+    UnsupportedFormatError,
+)
+from handler.tiers import MemoryTier
+
+# Pillow plugin names we let Image.open try; the JPEG plugin also opens MPO (phone JPEGs).
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+JPEG_FORMATS = frozenset({"JPEG", "MPO"})
+# EXIF orientations 5-8 swap width and height.
+_SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})
+_ORIENTATION_TAG = 0x0112
+
+Image.init()  # register every plugin now, so `formats=` finds WEBP, TIFF and MPO
+# Our own caps decide; Pillow's global bomb guard would otherwise warn or raise first.
+Image.MAX_IMAGE_PIXELS = None
+
+_KNOWN_NON_IMAGES = (
+    (b"%PDF", "a PDF document"),
+    (b"<svg", "an SVG drawing"),
+    (b"<?xml", "an XML document"),
+    (b"<!doctype html", "an HTML page"),
+    (b"<html", "an HTML page"),
+    (b"PK\x03\x04", "a ZIP archive"),
+)
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What the header says about an admitted image."""
+
+    format: str
+    mode: str
+    width: int
+    height: int
+    orientation: int
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def megapixels(self) -> float:
+        return self.pixels / 1e6
+
+    @property
+    def oriented_size(self) -> tuple[int, int]:
+        """(width, height) after the EXIF orientation is applied."""
+        if self.orientation in _SWAPPING_ORIENTATIONS:
+            return (self.height, self.width)
+        return (self.width, self.height)
+
+    @property
+    def is_jpeg(self) -> bool:
+        return self.format in JPEG_FORMATS
+
+
+def open_image(data: bytes) -> Image.Image:
+    """Open bytes lazily (header only) with the allowed decoders."""
+    return Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+
+
+def describe_non_image(data: bytes) -> str:
+    """A short guess at what a rejected body is, for the error message."""
+    head = data[:64].lstrip().lower()
+    for magic, name in _KNOWN_NON_IMAGES:
+        if head.startswith(magic.lower()):
+            return name
+    return "not an image cutout can read"
+
+
+def admit(data: bytes, tier: MemoryTier) -> ImageHeader:
+    """Check size caps and format from the header; raise a CutoutError to refuse."""
+    if not data:
+        raise EmptyBodyError("the request has no image: send the image bytes as the body")
+    if len(data) > tier.max_input_bytes:
+        raise PayloadTooLargeError(
+            f"the upload is {len(data)} bytes; the cap at {tier.memory_mb} MB is "
+            f"{tier.max_input_bytes} bytes"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image = open_image(data)
+    except UnidentifiedImageError:
+        raise UnsupportedFormatError(
+            f"unsupported format ({describe_non_image(data)}); "
+            "send JPEG, PNG, WebP, GIF, BMP or TIFF"
+        ) from None
+    except Image.DecompressionBombError as exc:  # pragma: no cover - guard is disabled above
+        raise ImageTooLargeError(str(exc)) from None
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
+        raise CorruptImageError(f"the image header is unreadable: {type(exc).__name__}") from None
+    with image:
+        width, height = image.size
+        if width <= 0 or height <= 0:
+            raise CorruptImageError(f"the image declares an empty size {width}x{height}")
+        header = ImageHeader(
+            format=str(image.format),
+            mode=image.mode,
+            width=width,
+            height=height,
+            orientation=_orientation(image),
+        )
+    if header.pixels > tier.max_pixels:
+        raise ImageTooLargeError(
+            f"the image is {width}x{height} ({header.megapixels:.1f} MP); the cap at "
+            f"{tier.memory_mb} MB is {tier.max_pixels / 1e6:.1f} MP"
+        )
+    return header
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        value = image.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:  # a malformed EXIF block must not refuse an otherwise fine image
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1

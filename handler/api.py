@@ -1,0 +1,180 @@
+"""The HTTP API (FastAPI): the same app runs locally under uvicorn and in Lambda under Mangum."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Message
+
+from handler import __version__
+from handler.errors import (
+    CutoutError,
+    MalformedBodyError,
+    MissingFileError,
+    OverloadedError,
+    PayloadTooLargeError,
+)
+from handler.options import RemoveOptions
+from handler.service import CutoutService, Outcome
+
+logger = logging.getLogger(__name__)
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+_IMAGE_BODY = {
+    "required": True,
+    "content": {
+        "image/*": {"schema": {"type": "string", "format": "binary"}},
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            }
+        },
+    },
+}
+_IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The cutout (PNG by default), with X-Cache, ETag and Server-Timing.",
+        "content": {"image/png": {}, "image/webp": {}, "image/jpeg": {}},
+    },
+    413: {"description": "payload_too_large or image_too_large"},
+    415: {"description": "unsupported_format"},
+    422: {"description": "invalid_option or corrupt_image"},
+    503: {"description": "overloaded: retry after the Retry-After header"},
+}
+
+
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code, "message": message}}
+
+
+def server_timing(timings_ms: dict[str, float]) -> str:
+    return ", ".join(f"{stage};dur={ms:.1f}" for stage, ms in timings_ms.items())
+
+
+async def read_capped_body(request: Request, cap: int) -> bytes:
+    """The raw body, refused from Content-Length (or while streaming) once it passes the cap."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise PayloadTooLargeError(f"the upload is {declared} bytes; the cap is {cap} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > cap:
+            raise PayloadTooLargeError(f"the upload is over the cap of {cap} bytes")
+    return bytes(body)
+
+
+async def image_from_request(request: Request, cap: int) -> bytes:
+    """The image bytes: the whole body, or the multipart field `file`."""
+    body = await read_capped_body(request, cap)
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        return body
+
+    async def replay() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        form = await Request(request.scope, replay).form(max_files=1, max_fields=16)
+    except Exception:  # python-multipart raises several types for a malformed body
+        raise MalformedBodyError("the multipart body could not be parsed") from None
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise MissingFileError("multipart body has no file field named 'file'")
+    data = await upload.read()
+    await form.close()
+    return data
+
+
+def image_response(outcome: Outcome) -> Response:
+    headers = {
+        "ETag": outcome.etag,
+        "X-Cache": "HIT" if outcome.cache_hit else "MISS",
+        "Server-Timing": server_timing(outcome.timings_ms),
+        "Cache-Control": "private, max-age=86400",
+    }
+    return Response(content=outcome.data, media_type=outcome.media_type, headers=headers)
+
+
+def create_app(service: CutoutService) -> FastAPI:
+    """The FastAPI app around one service (one model, tier, cache and budget)."""
+    app = FastAPI(
+        title="cutout",
+        version=__version__,
+        summary="Background removal with U2-Net on ONNX Runtime.",
+    )
+
+    @app.exception_handler(CutoutError)
+    async def on_cutout_error(request: Request, exc: CutoutError) -> JSONResponse:
+        headers = {}
+        if isinstance(exc, OverloadedError):
+            headers["Retry-After"] = str(exc.retry_after_s)
+        if exc.status >= 500:
+            logger.error("request failed: %s: %s", exc.code, exc.message)
+        return JSONResponse(error_body(exc.code, exc.message), exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        message = f"{where}: {first.get('msg', 'invalid request')}" if where else "invalid request"
+        return JSONResponse(error_body("invalid_request", message), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unexpected error")
+        return JSONResponse(error_body("internal_error", "an internal error occurred"), 500)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        """Liveness, the model in use and this tier's limits."""
+        return {
+            "status": "ok",
+            "version": __version__,
+            "model": service.model.model_id,
+            "cache": service.cache.name,
+            "limits": service.tier.as_dict(),
+        }
+
+    @app.post(
+        "/v1/remove",
+        openapi_extra={"requestBody": _IMAGE_BODY},
+        responses=_IMAGE_RESPONSES,
+        response_class=Response,
+    )
+    async def remove(
+        request: Request,
+        format: str | None = Query(None, description="png (default), webp or jpeg"),
+        mask: str | None = Query(None, description="true: answer the mask alone"),
+        bg_color: str | None = Query(None, description="RRGGBB or RRGGBBAA background"),
+        crop: str | None = Query(None, description="true: crop to the subject"),
+        crop_margin: str | None = Query(None, description="pixels kept around the subject"),
+    ) -> Response:
+        """Remove the background of the image in the body (raw bytes or multipart `file`)."""
+        options = RemoveOptions.parse(
+            format=format, mask=mask, bg_color=bg_color, crop=crop, crop_margin=crop_margin
+        )
+        data = await image_from_request(request, service.tier.max_input_bytes)
+        outcome = await run_in_threadpool(service.remove, data, options)
+        return image_response(outcome)
+
+    return app

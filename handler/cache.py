@@ -1,0 +1,116 @@
+"""Result cache: content-hash keys and the local-folder backend (S3 lives in s3_cache.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from handler.options import RemoveOptions
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    """sha256 of the input + model id + canonical options; equal requests share a key."""
+
+    source_sha256: str
+    model_id: str
+    options: str
+
+    @classmethod
+    def for_request(cls, data: bytes, model_id: str, options: RemoveOptions) -> CacheKey:
+        return cls(hashlib.sha256(data).hexdigest(), model_id, options.canonical())
+
+    @property
+    def digest(self) -> str:
+        text = f"{self.source_sha256}|{self.model_id}|{self.options}"
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.digest[:32]}"'
+
+    def object_name(self) -> str:
+        """A relative path / object key: two-level fan-out keeps folders small."""
+        return f"{self.digest[:2]}/{self.digest}"
+
+
+@dataclass(frozen=True)
+class CachedResult:
+    """What a cache gives back: the encoded image and its content type."""
+
+    data: bytes
+    media_type: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class ResultCache(Protocol):
+    """Where finished results are kept; every backend is best effort."""
+
+    name: str
+
+    def get(self, key: CacheKey) -> CachedResult | None: ...
+
+    def put(self, key: CacheKey, result: CachedResult) -> None: ...
+
+
+class NoCache:
+    """The cache switched off."""
+
+    name = "off"
+
+    def get(self, key: CacheKey) -> CachedResult | None:
+        return None
+
+    def put(self, key: CacheKey, result: CachedResult) -> None:
+        return None
+
+
+class LocalDiskCache:
+    """Results as files under a folder, each with a JSON sidecar for type and metadata."""
+
+    name = "local"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _paths(self, key: CacheKey) -> tuple[Path, Path]:
+        base = self.root / key.object_name()
+        return base.with_suffix(".bin"), base.with_suffix(".json")
+
+    def get(self, key: CacheKey) -> CachedResult | None:
+        blob, meta = self._paths(key)
+        try:
+            info = json.loads(meta.read_text())
+            data = blob.read_bytes()
+        except FileNotFoundError:
+            return None
+        if len(data) != info.get("size"):
+            return None  # a torn write from a crashed process: treat as a miss
+        return CachedResult(data, str(info["media_type"]), dict(info.get("metadata", {})))
+
+    def put(self, key: CacheKey, result: CachedResult) -> None:
+        blob, meta = self._paths(key)
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(blob, result.data)
+        info = {
+            "media_type": result.media_type,
+            "size": len(result.data),
+            "metadata": result.metadata,
+        }
+        _atomic_write(meta, json.dumps(info).encode())
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

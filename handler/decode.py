@@ -1,0 +1,79 @@
+"""Decoding: EXIF orientation, one mode normalisation, reduced-size JPEG decode for the model."""
+
+from __future__ import annotations
+
+import struct
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from handler.admit import ImageHeader, open_image
+from handler.errors import CorruptImageError
+
+# The model input is 320x320; decode large JPEGs at a DCT scale that keeps >= 1024 px per side,
+# which stays within the parity bounds against rembg's full-size LANCZOS (see tests/test_parity.py).
+MODEL_DRAFT_SIDE = 1024
+
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error)
+_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+
+
+def decode(data: bytes, header: ImageHeader, *, draft_side: int | None = None) -> Image.Image:
+    """Decode the first frame, apply EXIF orientation and normalise to RGB or RGBA.
+
+    With `draft_side`, a JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) that keeps
+    both sides at least that long; other formats ignore it. Transparency survives as RGBA;
+    every other mode (L, P, CMYK, 16-bit, ...) becomes RGB.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image = open_image(data)
+            if draft_side is not None and header.is_jpeg:
+                image.draft("RGB", (draft_side, draft_side))
+            image.load()
+            ImageOps.exif_transpose(image, in_place=True)
+            return normalise_mode(image)
+    except _DECODE_ERRORS as exc:
+        raise CorruptImageError(
+            f"the {header.format} image could not be decoded ({_reason(exc)})"
+        ) from None
+
+
+def normalise_mode(image: Image.Image) -> Image.Image:
+    """One conversion to RGB, or to RGBA when the image carries transparency."""
+    mode = image.mode
+    if mode in ("RGB", "RGBA"):
+        return image
+    if mode in _SIXTEEN_BIT_MODES or mode == "F":
+        return _to_eight_bit(image).convert("RGB")
+    if mode in ("LA", "PA", "RGBa", "La"):
+        return image.convert("RGBA")
+    if mode == "P":
+        return image.convert("RGBA" if "transparency" in image.info else "RGB")
+    return image.convert("RGB")
+
+
+def model_view(image: Image.Image) -> Image.Image:
+    """The RGB picture the model sees (alpha dropped, as rembg's `convert("RGB")` does)."""
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _to_eight_bit(image: Image.Image) -> Image.Image:
+    """Scale 16-bit and 32-bit grey to 8 bits (Pillow's own conversion clips at 255)."""
+    values = np.nan_to_num(np.asarray(image, dtype=np.float32))
+    if image.mode.startswith("I;16"):
+        top = 65535.0
+    else:  # "I" and "F" carry no declared range: 8-bit data stays, anything wider is scaled
+        peak = float(values.max(initial=0.0))
+        top = 65535.0 if peak > 255.0 else 255.0
+    scaled = np.clip(values * (255.0 / top), 0.0, 255.0)
+    return Image.fromarray(scaled.astype(np.uint8))
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).split("\n", 1)[0][:120]
+    if "truncated" in text or isinstance(exc, EOFError):
+        return "the file is truncated"
+    return text or type(exc).__name__

@@ -1,0 +1,31 @@
+"""Encoding: PNG, WebP or JPEG bytes, with no metadata carried over from the input."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from handler.options import OutputFormat
+
+# zlib level 1 with Pillow's adaptive filter: chosen by bench/png_levels.py (size vs time).
+PNG_COMPRESS_LEVEL = 1
+WEBP_QUALITY = 90
+WEBP_METHOD = 4
+JPEG_QUALITY = 90
+# Pillow copies ICC, EXIF and XMP from `image.info` unless told otherwise: say "none" explicitly.
+_NO_METADATA = {"icc_profile": None, "exif": b"", "xmp": b""}
+
+
+def encode(image: Image.Image, fmt: OutputFormat) -> bytes:
+    """Encode an L, RGB or RGBA image; EXIF, ICC and XMP are never written."""
+    out = io.BytesIO()
+    if fmt is OutputFormat.PNG:
+        image.save(out, "PNG", compress_level=PNG_COMPRESS_LEVEL, **_NO_METADATA)
+    elif fmt is OutputFormat.WEBP:
+        image.save(out, "WEBP", quality=WEBP_QUALITY, method=WEBP_METHOD, **_NO_METADATA)
+    else:
+        if image.mode not in ("RGB", "L"):
+            image = image.convert("RGB")
+        image.save(out, "JPEG", quality=JPEG_QUALITY, **_NO_METADATA)
+    return out.getvalue()

@@ -1,0 +1,87 @@
+"""Every error cutout answers with: a stable code, an HTTP status and a one-line message."""
+
+from __future__ import annotations
+
+
+class CutoutError(Exception):
+    """Base class: `code` and `status` are what clients see; the message must be safe to show."""
+
+    code = "internal_error"
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class EmptyBodyError(CutoutError):
+    code = "empty_body"
+    status = 400
+
+
+class InvalidOptionError(CutoutError):
+    code = "invalid_option"
+    status = 422
+
+
+class UnsupportedFormatError(CutoutError):
+    code = "unsupported_format"
+    status = 415
+
+
+class CorruptImageError(CutoutError):
+    code = "corrupt_image"
+    status = 422
+
+
+class ImageTooLargeError(CutoutError):
+    code = "image_too_large"
+    status = 413
+
+
+class PayloadTooLargeError(CutoutError):
+    code = "payload_too_large"
+    status = 413
+
+
+class ResultTooLargeError(CutoutError):
+    code = "result_too_large"
+    status = 413
+
+
+class UnauthorizedError(CutoutError):
+    code = "unauthorized"
+    status = 401
+
+
+class NotFoundError(CutoutError):
+    code = "not_found"
+    status = 404
+
+
+class OverloadedError(CutoutError):
+    """The process is at its memory or concurrency budget; the client should retry later."""
+
+    code = "overloaded"
+    status = 503
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class ModelUnavailableError(CutoutError):
+    """The ONNX model is missing or unusable: a deployment fault, raised at start-up."""
+
+    code = "model_unavailable"
+    status = 500
+
+
+class MalformedBodyError(CutoutError):
+    code = "malformed_body"
+    status = 400
+
+
+class MissingFileError(CutoutError):
+    code = "missing_file"
+    status = 400

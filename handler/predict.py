@@ -1,0 +1,111 @@
+"""Prediction: the U2-Net ONNX session and the 320x320 mask it draws."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+from handler.errors import ModelUnavailableError
+
+MODEL_SIDE = 320
+# ImageNet statistics, as rembg's u2netp session uses them.
+MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+# ORT_LOGGING_LEVEL: 3 = errors only.
+ORT_LOG_SEVERITY = 3
+
+
+@dataclass(frozen=True)
+class SessionTuning:
+    """ONNX Runtime knobs, set explicitly (chosen by bench/session_options.py)."""
+
+    intra_op_threads: int = 1
+    cpu_arena: bool = True
+    memory_pattern: bool = True
+
+
+@dataclass(frozen=True)
+class U2NetModel:
+    """A loaded U2-Net-family model: the session and what identifies it in cache keys."""
+
+    session: Any
+    input_name: str
+    model_id: str
+    path: Path
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Raw first output (the fused saliency map) for a (1, 3, 320, 320) batch."""
+        outputs = self.session.run(None, {self.input_name: batch})
+        return np.asarray(outputs[0])
+
+
+def load_model(path: Path, tuning: SessionTuning) -> U2NetModel:
+    """Open the ONNX model once; a missing or broken file raises ModelUnavailableError."""
+    if not path.is_file():
+        raise ModelUnavailableError(
+            f"model file not found at {path}; run 'make setup' to fetch it, "
+            "or set CUTOUT_MODEL_PATH to a U2-Net-family ONNX file"
+        )
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = tuning.intra_op_threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.enable_cpu_mem_arena = tuning.cpu_arena
+    options.enable_mem_pattern = tuning.memory_pattern
+    options.log_severity_level = ORT_LOG_SEVERITY
+    try:
+        session = ort.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # ORT raises its own untyped exceptions
+        raise ModelUnavailableError(
+            f"model file at {path} is not a usable ONNX model ({type(exc).__name__}); "
+            "run 'make setup' to fetch a verified copy, or fix CUTOUT_MODEL_PATH"
+        ) from None
+    return U2NetModel(
+        session=session,
+        input_name=session.get_inputs()[0].name,
+        model_id=f"{path.stem}-{digest[:12]}",
+        path=path,
+    )
+
+
+def model_input(image: Image.Image) -> np.ndarray:
+    """The (1, 3, 320, 320) float32 batch, normalised as rembg does, without float64 copies.
+
+    rembg resizes with LANCZOS, divides by the image's own maximum (not by 255), then applies
+    the ImageNet mean and standard deviation.
+    """
+    small = image.resize((MODEL_SIDE, MODEL_SIDE), Image.Resampling.LANCZOS)
+    pixels = np.asarray(small, dtype=np.float32)  # (320, 320, 3)
+    peak = max(float(pixels.max()), 1e-6)
+    batch = np.empty((1, 3, MODEL_SIDE, MODEL_SIDE), dtype=np.float32)
+    for channel in range(3):
+        np.divide(pixels[:, :, channel], peak, out=batch[0, channel])
+        batch[0, channel] -= MEAN[channel]
+        batch[0, channel] /= STD[channel]
+    return batch
+
+
+def saliency_to_mask(saliency: np.ndarray) -> Image.Image:
+    """Min-max scale the model's first map to a 320x320 8-bit mask (truncating, as rembg)."""
+    pred = saliency[0, 0]
+    low = pred.min()
+    span = pred.max() - low
+    if not np.isfinite(span) or span <= 0:
+        return Image.new("L", (pred.shape[1], pred.shape[0]), 0)
+    scaled = (pred - low) / span * np.float32(255)
+    return Image.fromarray(scaled.astype(np.uint8))
+
+
+def predict_mask(model: U2NetModel, image: Image.Image) -> Image.Image:
+    """The 320x320 mask for an RGB image."""
+    return saliency_to_mask(model.run(model_input(image)))

@@ -1,0 +1,106 @@
+"""One request through the data flow: admit, cache, render, store. Every entry point uses this."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from handler.admit import ImageHeader, admit
+from handler.budget import MemoryBudget
+from handler.cache import CachedResult, CacheKey, NoCache, ResultCache
+from handler.options import RemoveOptions
+from handler.pipeline import render
+from handler.predict import U2NetModel
+from handler.tiers import BYTES_PER_PIXEL, MemoryTier
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished request: the image, its key, whether the cache answered, and stage timings."""
+
+    data: bytes
+    media_type: str
+    key: CacheKey
+    header: ImageHeader
+    cache_hit: bool
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    cache_error: bool = False
+
+    @property
+    def etag(self) -> str:
+        return self.key.etag
+
+
+class CutoutService:
+    """The model, the tier's caps, the cache and the memory budget of one process."""
+
+    def __init__(
+        self,
+        *,
+        model: U2NetModel,
+        tier: MemoryTier,
+        cache: ResultCache | None = None,
+        budget: MemoryBudget | None = None,
+    ) -> None:
+        self.model = model
+        self.tier = tier
+        self.cache: ResultCache = cache or NoCache()
+        self.budget = budget or MemoryBudget(tier.image_budget_bytes())
+
+    def key_for(self, data: bytes, options: RemoveOptions) -> CacheKey:
+        return CacheKey.for_request(data, self.model.model_id, options)
+
+    def remove(self, data: bytes, options: RemoveOptions) -> Outcome:
+        """Answer one image: from the cache when possible, else by running the pipeline."""
+        started = time.perf_counter()
+        header = admit(data, self.tier)
+        key = self.key_for(data, options)
+        cached, cache_error = self._lookup(key)
+        if cached is not None:
+            return Outcome(
+                data=cached.data,
+                media_type=cached.media_type,
+                key=key,
+                header=header,
+                cache_hit=True,
+                timings_ms={"cache": (time.perf_counter() - started) * 1000.0},
+            )
+        with self.budget.reserve(int(header.pixels * BYTES_PER_PIXEL)):
+            rendered = render(data, header, options, model=self.model)
+        metadata = {
+            "model": self.model.model_id,
+            "source-sha256": key.source_sha256,
+            "width": str(rendered.width),
+            "height": str(rendered.height),
+        }
+        cache_error = (
+            self._store(key, CachedResult(rendered.data, rendered.media_type, metadata))
+            or cache_error
+        )
+        return Outcome(
+            data=rendered.data,
+            media_type=rendered.media_type,
+            key=key,
+            header=header,
+            cache_hit=False,
+            timings_ms=rendered.timings_ms,
+            cache_error=cache_error,
+        )
+
+    def _lookup(self, key: CacheKey) -> tuple[CachedResult | None, bool]:
+        try:
+            return self.cache.get(key), False
+        except Exception as exc:  # best effort: a broken cache must not fail the request
+            logger.warning("cache read failed (%s): %s", self.cache.name, type(exc).__name__)
+            return None, True
+
+    def _store(self, key: CacheKey, result: CachedResult) -> bool:
+        try:
+            self.cache.put(key, result)
+        except Exception as exc:  # best effort, as above
+            logger.warning("cache write failed (%s): %s", self.cache.name, type(exc).__name__)
+            return True
+        return False

@@ -1,0 +1,110 @@
+"""The one place that reads the environment: a frozen, typed settings object."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Environment variable names (the external contract in DESIGN.md).
+MEMORY_SIZE_ENV = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
+FUNCTION_NAME_ENV = "AWS_LAMBDA_FUNCTION_NAME"
+CACHE_BUCKET_ENV = "CUTOUT_CACHE_BUCKET"
+CACHE_DIR_ENV = "CUTOUT_CACHE_DIR"
+INPUT_PREFIX_ENV = "CUTOUT_INPUT_PREFIX"
+OUTPUT_PREFIX_ENV = "CUTOUT_OUTPUT_PREFIX"
+MODEL_PATH_ENV = "CUTOUT_MODEL_PATH"
+THREADS_ENV = "CUTOUT_THREADS"
+API_KEYS_ENV = "CUTOUT_API_KEYS"
+MEDIA_BUCKET_ENV = "CUTOUT_MEDIA_BUCKET"
+INLINE_LIMIT_ENV = "CUTOUT_INLINE_LIMIT_BYTES"
+PRESIGN_TTL_ENV = "CUTOUT_PRESIGN_TTL_SECONDS"
+XDG_CACHE_HOME_ENV = "XDG_CACHE_HOME"
+
+# Where the container image puts the model (see Dockerfile); the repo checkout's copy comes first.
+IMAGE_MODEL_PATH = Path("/opt/ml/model/u2netp.onnx")
+CHECKOUT_MODEL_PATH = Path(__file__).resolve().parent.parent / "layers" / "model" / "u2netp.onnx"
+
+# Memory tier assumed when AWS_LAMBDA_FUNCTION_MEMORY_SIZE is absent (local runs).
+DEFAULT_MEMORY_MB = 2048
+# Base64 inflates by 4/3 and Lambda's response limit is 6 MB: keep raw results under ~4 MB.
+DEFAULT_INLINE_LIMIT_BYTES = 4 * 1024 * 1024
+DEFAULT_PRESIGN_TTL_SECONDS = 900
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _default_model_path() -> Path:
+    return CHECKOUT_MODEL_PATH if CHECKOUT_MODEL_PATH.is_file() else IMAGE_MODEL_PATH
+
+
+def _default_cache_dir(env: Mapping[str, str]) -> Path:
+    base = env.get(XDG_CACHE_HOME_ENV) or str(Path.home() / ".cache")
+    return Path(base) / "cutout"
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration for one process, built once from the environment."""
+
+    memory_mb: int = DEFAULT_MEMORY_MB
+    memory_from_env: bool = False
+    in_lambda: bool = False
+    model_path: Path = field(default_factory=_default_model_path)
+    threads: int = field(default_factory=_cpu_count)
+    cache_bucket: str = ""
+    cache_dir: Path | None = None
+    media_bucket: str = ""
+    input_prefix: str = "uploads/"
+    output_prefix: str = "cutouts/"
+    api_keys: frozenset[str] = frozenset()
+    inline_limit_bytes: int = DEFAULT_INLINE_LIMIT_BYTES
+    presign_ttl_seconds: int = DEFAULT_PRESIGN_TTL_SECONDS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read every setting from the environment (os.environ unless given)."""
+        env = os.environ if env is None else env
+        in_lambda = bool(env.get(FUNCTION_NAME_ENV))
+        memory_raw = env.get(MEMORY_SIZE_ENV, "").strip()
+        if CACHE_DIR_ENV in env:
+            cache_dir = Path(env[CACHE_DIR_ENV]) if env[CACHE_DIR_ENV].strip() else None
+        else:
+            cache_dir = None if in_lambda else _default_cache_dir(env)
+        model_raw = env.get(MODEL_PATH_ENV, "").strip()
+        return cls(
+            memory_mb=_positive_int(env, MEMORY_SIZE_ENV, DEFAULT_MEMORY_MB),
+            memory_from_env=bool(memory_raw),
+            in_lambda=in_lambda,
+            model_path=Path(model_raw) if model_raw else _default_model_path(),
+            threads=_positive_int(env, THREADS_ENV, _cpu_count()),
+            cache_bucket=env.get(CACHE_BUCKET_ENV, "").strip(),
+            cache_dir=cache_dir,
+            media_bucket=env.get(MEDIA_BUCKET_ENV, "").strip(),
+            input_prefix=env.get(INPUT_PREFIX_ENV, "").strip() or "uploads/",
+            output_prefix=env.get(OUTPUT_PREFIX_ENV, "").strip() or "cutouts/",
+            api_keys=frozenset(
+                k.strip() for k in env.get(API_KEYS_ENV, "").split(",") if k.strip()
+            ),
+            inline_limit_bytes=_positive_int(env, INLINE_LIMIT_ENV, DEFAULT_INLINE_LIMIT_BYTES),
+            presign_ttl_seconds=_positive_int(env, PRESIGN_TTL_ENV, DEFAULT_PRESIGN_TTL_SECONDS),
+        )

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import pytest
+
+from handler.errors import InvalidOptionError
+from handler.options import OutputFormat, RemoveOptions, parse_color
+
+
+def test_defaults_and_explicit_defaults_share_a_canonical_form() -> None:
+    explicit = RemoveOptions.parse(format="PNG", mask="false", crop="0", crop_margin="12")
+    assert explicit == RemoveOptions()
+    assert explicit.canonical() == RemoveOptions.parse().canonical()
+
+
+def test_jpeg_gets_an_opaque_white_background_by_default() -> None:
+    assert RemoveOptions.parse(format="jpg").bg_color == (255, 255, 255, 255)
+    assert RemoveOptions.parse(format="jpeg", bg_color="00000080").bg_color == (0, 0, 0, 255)
+
+
+def test_mask_ignores_background_colour() -> None:
+    assert RemoveOptions.parse(mask="true", bg_color="ff0000").bg_color is None
+
+
+@pytest.mark.parametrize(
+    "raw,expected",
+    [("ff8000", (255, 128, 0, 255)), ("#FF800040", (255, 128, 0, 64)), ("", None), (None, None)],
+)
+def test_colours(raw: str | None, expected: tuple[int, ...] | None) -> None:
+    assert parse_color(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"format": "gif"},
+        {"mask": "maybe"},
+        {"bg_color": "red"},
+        {"bg_color": "fff"},
+        {"crop": "2"},
+        {"crop_margin": "-1"},
+        {"crop_margin": "ten"},
+        {"crop_margin": "99999999"},
+    ],
+)
+def test_bad_values_are_invalid_option_errors(kwargs: dict[str, str]) -> None:
+    with pytest.raises(InvalidOptionError) as info:
+        RemoveOptions.parse(**kwargs)
+    assert info.value.status == 422 and info.value.message
+
+
+def test_media_types() -> None:
+    assert OutputFormat.WEBP.media_type == "image/webp"
+    assert OutputFormat.JPEG.extension == "jpg"
