@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +29,7 @@ from handler.lambda_context import LocalLambdaContext  # noqa: E402
 from handler.predict import U2NetModel  # noqa: E402
 from handler.service import CutoutService  # noqa: E402
 from handler.tiers import MemoryTier  # noqa: E402
+from tests.support import free_port  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +54,42 @@ def service(model: U2NetModel, tier: MemoryTier, tmp_path: Path) -> CutoutServic
 @pytest.fixture
 def lambda_context() -> Iterator[LocalLambdaContext]:
     yield LocalLambdaContext(memory_limit_in_mb=2048)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """A real S3 API over HTTP on loopback: moto's server mode in its own process."""
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("moto server did not start") from None
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def s3_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """moto's S3 with empty state, and AWS_ENDPOINT_URL pointing boto3 at it for this test."""
+    request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
+    urllib.request.urlopen(request, timeout=5).close()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    from handler.s3_client import s3_client
+
+    s3_client.cache_clear()
+    yield moto_server
+    s3_client.cache_clear()

@@ -71,3 +71,11 @@ def save_failure(name: str, **images: Image.Image) -> Path:
     for label, image in images.items():
         image.save(folder / f"{label}.png")
     return folder
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
