@@ -109,6 +109,12 @@ def admit(data: bytes, tier: MemoryTier) -> ImageHeader:
         width, height = image.size
         if width <= 0 or height <= 0:
             raise CorruptImageError(f"the image declares an empty size {width}x{height}")
+        # The caps come before anything else is read: metadata can cost a decode (see below).
+        if width * height > tier.max_pixels:
+            raise ImageTooLargeError(
+                f"the image is {width}x{height} ({width * height / 1e6:.1f} MP); the cap at "
+                f"{tier.memory_mb} MB is {tier.max_pixels / 1e6:.1f} MP"
+            )
         header = ImageHeader(
             format=str(image.format),
             mode=image.mode,
@@ -116,17 +122,19 @@ def admit(data: bytes, tier: MemoryTier) -> ImageHeader:
             height=height,
             orientation=_orientation(image),
         )
-    if header.pixels > tier.max_pixels:
-        raise ImageTooLargeError(
-            f"the image is {width}x{height} ({header.megapixels:.1f} MP); the cap at "
-            f"{tier.memory_mb} MB is {tier.max_pixels / 1e6:.1f} MP"
-        )
     return header
 
 
 def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation the header already holds; never decodes pixels."""
+    if image.format == "PNG" and "exif" not in image.info:
+        # Pillow's PNG getexif() decodes the whole image to look for an eXIf chunk after the
+        # pixel data: a decompression bomb would go off here. Only an early eXIf counts.
+        return 1
     try:
-        value = image.getexif().get(_ORIENTATION_TAG, 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = image.getexif().get(_ORIENTATION_TAG, 1)
     except Exception:  # a malformed EXIF block must not refuse an otherwise fine image
         return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1

@@ -1,0 +1,102 @@
+"""Bombs stay unexploded: admit reads headers only, so the caps apply before any pixel exists."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import struct
+import subprocess
+import sys
+import textwrap
+import zlib
+
+import pytest
+from PIL import Image
+
+from handler.admit import admit
+from handler.decode import decode
+from handler.errors import CutoutError, ImageTooLargeError
+from tests.hardening.corpus import CORPUS_TIER, HOSTILE, VALID, Case, case_ids, png_chunk
+from tests.hardening.mutations import no_pixel_decoding, seeds
+from tests.support import REPO, encode_image, photo
+
+# Python and Pillow take ~40 MB; the bomb would take 900 MB once decoded.
+BOMB_ADMIT_PEAK_MB = 200
+
+
+@pytest.mark.parametrize("case", HOSTILE + VALID, ids=case_ids(HOSTILE + VALID))
+def test_admit_never_decodes_pixels(case: Case) -> None:
+    body = case.body
+    with no_pixel_decoding(), contextlib.suppress(CutoutError):
+        admit(body, CORPUS_TIER)
+
+
+def test_admit_never_decodes_the_fuzzing_seeds() -> None:
+    for seed in seeds():  # all valid, so admit reads each one fully
+        with no_pixel_decoding():
+            admit(seed, CORPUS_TIER)
+
+
+def test_png_bomb_is_refused_without_the_memory_it_would_take() -> None:
+    """In a fresh process, so the peak RSS is the refusal's own."""
+    script = textwrap.dedent(
+        """
+        import resource
+        from handler.admit import admit
+        from handler.errors import ImageTooLargeError
+        from tests.hardening.corpus import CORPUS_TIER, png_bomb
+        data = png_bomb()
+        try:
+            admit(data, CORPUS_TIER)
+        except ImageTooLargeError:
+            print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.strip()) < BOMB_ADMIT_PEAK_MB
+
+
+def png_with_late_exif(orientation: int) -> bytes:
+    """A PNG whose eXIf chunk comes after the pixel data (Pillow only sees it on load)."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    plain = encode_image(photo(40, 20))
+    iend = plain.rindex(b"IEND") - 4
+    return plain[:iend] + png_chunk(b"eXIf", exif.tobytes()[6:]) + plain[iend:]
+
+
+def test_a_late_exif_orientation_is_ignored_consistently() -> None:
+    data = png_with_late_exif(6)
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        assert image.getexif()[0x0112] == 6  # it is there, after the pixels
+    with no_pixel_decoding():
+        header = admit(data, CORPUS_TIER)
+    assert header.orientation == 1
+    assert decode(data, header).size == header.oriented_size == (40, 20)
+
+
+def test_an_early_exif_orientation_still_rotates() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = encode_image(photo(40, 20), "PNG", exif=exif)
+    header = admit(data, CORPUS_TIER)
+    assert header.orientation == 6 and decode(data, header).size == (20, 40)
+
+
+def test_a_bomb_with_exif_is_still_refused_from_the_header() -> None:
+    side = 20_000
+    row = b"\x00" * (1 + (side + 7) // 8)
+    ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    data = (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", zlib.compress(row * 64, 9))
+        + png_chunk(b"eXIf", b"MM\x00*\x00\x00\x00\x08\x00\x00")
+        + png_chunk(b"IEND", b"")
+    )
+    with no_pixel_decoding(), pytest.raises(ImageTooLargeError):
+        admit(data, CORPUS_TIER)
