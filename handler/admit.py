@@ -37,6 +37,20 @@ _KNOWN_NON_IMAGES = (
     (b"<html", "an HTML page"),
     (b"PK\x03\x04", "a ZIP archive"),
 )
+# Signatures of allowed formats: a body that starts like one of them but does not open is a
+# corrupt image (422), not an unsupported format (415).
+_IMAGE_SIGNATURES = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"II+\x00", "TIFF"),
+    (b"MM\x00+", "TIFF"),
+)
+# "BM" alone would match plain text too: a BMP also needs a known info-header size.
+_BMP_HEADER_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,18 @@ def open_image(data: bytes) -> Image.Image:
     return Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
 
 
+def sniff_format(data: bytes) -> str | None:
+    """The allowed format whose signature the bytes start with, if any."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[:2] == b"BM" and int.from_bytes(data[14:18], "little") in _BMP_HEADER_SIZES:
+        return "BMP"
+    for magic, name in _IMAGE_SIGNATURES:
+        if data.startswith(magic):
+            return name
+    return None
+
+
 def describe_non_image(data: bytes) -> str:
     """A short guess at what a rejected body is, for the error message."""
     head = data[:64].lstrip().lower()
@@ -97,14 +123,21 @@ def admit(data: bytes, tier: MemoryTier) -> ImageHeader:
             warnings.simplefilter("ignore")
             image = open_image(data)
     except UnidentifiedImageError:
-        raise UnsupportedFormatError(
-            f"unsupported format ({describe_non_image(data)}); "
-            "send JPEG, PNG, WebP, GIF, BMP or TIFF"
-        ) from None
+        signature = sniff_format(data)
+        if signature is not None:
+            raise CorruptImageError(
+                f"the {signature} image is corrupt: its header could not be read"
+            ) from None
+        raise _unsupported(data) from None
     except Image.DecompressionBombError as exc:  # pragma: no cover - guard is disabled above
         raise ImageTooLargeError(str(exc)) from None
     except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
-        raise CorruptImageError(f"the image header is unreadable: {type(exc).__name__}") from None
+        signature = sniff_format(data)
+        if signature is None:  # a plugin with a loose signature (BMP's "BM") tried and failed
+            raise _unsupported(data) from None
+        raise CorruptImageError(
+            f"the {signature} image header is unreadable ({type(exc).__name__})"
+        ) from None
     with image:
         width, height = image.size
         if width <= 0 or height <= 0:
@@ -123,6 +156,12 @@ def admit(data: bytes, tier: MemoryTier) -> ImageHeader:
             orientation=_orientation(image),
         )
     return header
+
+
+def _unsupported(data: bytes) -> UnsupportedFormatError:
+    return UnsupportedFormatError(
+        f"unsupported format ({describe_non_image(data)}); send JPEG, PNG, WebP, GIF, BMP or TIFF"
+    )
 
 
 def _orientation(image: Image.Image) -> int:
