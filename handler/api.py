@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Query, Request, Response
+from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message
 
 from handler import __version__
+from handler.auth import ApiKeys
 from handler.errors import (
     CutoutError,
     MalformedBodyError,
@@ -173,10 +174,17 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
     """The FastAPI app around one service (one model, tier, cache and budget)."""
     settings = settings or Settings()
     media = media_bucket(settings)
+    keys = ApiKeys.of(settings.api_keys)
+
+    async def identify(request: Request) -> None:
+        """Every route: the caller's tenant on request.state, or 401 when a key is required."""
+        request.state.tenant = keys.tenant_for(request.scope, request.headers)
+
     app = FastAPI(
         title="cutout",
         version=__version__,
         summary="Background removal with U2-Net on ONNX Runtime.",
+        dependencies=[Depends(identify)],
     )
 
     @app.exception_handler(CutoutError)
