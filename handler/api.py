@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# On every response, errors included: browsers must not sniff an error body into HTML.
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
+
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
 _IMAGE_BODY = {
     "required": True,
@@ -211,12 +214,17 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unexpected error")
-        return JSONResponse(error_body("internal_error", "an internal error occurred"), 500)
+        # Starlette answers this one outside the middleware stack: add the headers here.
+        return JSONResponse(
+            error_body("internal_error", "an internal error occurred"),
+            500,
+            headers=SECURITY_HEADERS,
+        )
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
-        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers.update(SECURITY_HEADERS)
         return response
 
     @app.get("/healthz")
