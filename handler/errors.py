@@ -70,6 +70,13 @@ class OverloadedError(CutoutError):
         self.retry_after_s = retry_after_s
 
 
+class ProcessingTimeoutError(OverloadedError):
+    """The image did not finish within the request's time budget; the work is abandoned."""
+
+    code = "processing_timeout"
+    status = 503
+
+
 class ModelUnavailableError(CutoutError):
     """The ONNX model is missing or unusable: a deployment fault, raised at start-up."""
 
