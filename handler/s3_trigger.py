@@ -23,7 +23,8 @@ from handler.options import RemoveOptions
 from handler.s3_keys import decode_event_key, failure_key, result_id_for, result_key
 from handler.service import CutoutService, Outcome
 
-logger = logging.getLogger(__name__)
+# A child of the Powertools "cutout" logger: same JSON format, no Powertools import here.
+logger = logging.getLogger(f"cutout.{__name__}")
 
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
