@@ -32,7 +32,8 @@ from handler.settings import Settings
 if TYPE_CHECKING:
     from handler.s3_media import MediaBucket
 
-logger = logging.getLogger(__name__)
+# A child of the Powertools "cutout" logger: same JSON format, no Powertools import here.
+logger = logging.getLogger(f"cutout.{__name__}")
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
 _IMAGE_BODY = {
