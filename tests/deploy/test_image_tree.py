@@ -25,7 +25,8 @@ from tests.deploy.trees import (
 )
 from tests.support import EVENTS, decode_image, encode_image, load_event, photo
 
-pytestmark = pytest.mark.slow
+# A cold run downloads and installs ~70 MB of wheels: more than the suite-wide 300 s may pass.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 CACHE_BUCKET = "cutout-cache-example"
 

@@ -21,7 +21,8 @@ from layers.build_layers import (
 from tests.deploy.trees import BUILD, MODEL, file_sha256, lambda_env, lambda_python, run_in_tree
 from tests.support import EVENTS, decode_image, load_event
 
-pytestmark = pytest.mark.slow
+# A cold run downloads and installs ~70 MB of wheels: more than the suite-wide 300 s may pass.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")

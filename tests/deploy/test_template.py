@@ -265,3 +265,23 @@ def test_sam_transform_output_is_valid_cloudformation(path: Any) -> None:
         if m.rule.id not in GENERATED_WARNINGS and not m.rule.id.startswith("I")
     ]
     assert problems == []
+
+
+def test_samconfig_example_sets_only_parameters_the_templates_accept(
+    image: dict[str, Any], snapstart: dict[str, Any]
+) -> None:
+    import tomllib
+
+    config = tomllib.loads((REPO / "samconfig.example.toml").read_text())
+    deploys = {
+        "default": (image, config["default"]["deploy"]["parameters"]),
+        "snapstart": (snapstart, config["snapstart"]["deploy"]["parameters"]),
+    }
+    assert deploys["snapstart"][1]["template_file"] == SNAPSTART.name
+    for env, (template, deploy) in deploys.items():
+        assert "CAPABILITY_IAM" in deploy["capabilities"]
+        for pair in deploy["parameter_overrides"].split():
+            name, _, value = pair.partition("=")
+            assert name in template["Parameters"], (env, name)
+            allowed = template["Parameters"][name].get("AllowedValues")
+            assert allowed is None or value in {str(v) for v in allowed}, (env, pair)
