@@ -38,7 +38,8 @@ from handler.settings import Settings
 if TYPE_CHECKING:
     from handler.s3_media import MediaBucket
 
-logger = logging.getLogger(__name__)
+# A child of the Powertools "cutout" logger: same JSON format, no Powertools import here.
+logger = logging.getLogger(f"cutout.{__name__}")
 T = TypeVar("T")
 
 # On every response, errors included: browsers must not sniff an error body into HTML.

@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
@@ -23,7 +24,8 @@ from handler.options import RemoveOptions
 from handler.s3_keys import decode_event_key, failure_key, result_id_for, result_key
 from handler.service import CutoutService, Outcome
 
-logger = logging.getLogger(__name__)
+# A child of the Powertools "cutout" logger: same JSON format, no Powertools import here.
+logger = logging.getLogger(f"cutout.{__name__}")
 
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
@@ -87,6 +89,19 @@ def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+@contextmanager
+def s3_errors(action: str, key: str) -> Iterator[None]:
+    """S3 failures as TransientTriggerError (retry), but a missing object as SourceMissingError."""
+    try:
+        yield
+    except ClientError as exc:
+        if _error_code(exc) in _MISSING_CODES:
+            raise SourceMissingError(f"the object {key} is gone") from None
+        raise TransientTriggerError(f"{action} {key}: {_error_code(exc)}") from exc
+    except BotoCoreError as exc:
+        raise TransientTriggerError(f"{action} {key}: {type(exc).__name__}") from exc
+
+
 class S3Trigger:
     """Processes objects named by S3 notifications, idempotently, one PUT per result."""
 
@@ -126,35 +141,23 @@ class S3Trigger:
             return TriggerResult("skipped", ref.key)
         client = self.client_factory()
         out_key = result_key(result_id, self.output_prefix)
+        tier = self.service.tier
         try:
-            head = client.head_object(Bucket=ref.bucket, Key=ref.key)
-        except ClientError as exc:
-            if _error_code(exc) in _MISSING_CODES:
-                return self._fail(client, ref, result_id, SourceMissingError("the object is gone"))
-            raise TransientTriggerError(f"head {ref.key}: {_error_code(exc)}") from exc
-        except BotoCoreError as exc:
-            raise TransientTriggerError(f"head {ref.key}: {type(exc).__name__}") from exc
-        source_etag = str(head.get("ETag", "")).strip('"')
-        size = int(head.get("ContentLength", 0))
-        if size > self.service.tier.max_input_bytes:
-            error = PayloadTooLargeError(
-                f"the object is {size} bytes; the cap at {self.service.tier.memory_mb} MB is "
-                f"{self.service.tier.max_input_bytes} bytes"
-            )
-            return self._fail(client, ref, result_id, error)
-        if self._already_done(client, ref.bucket, out_key, source_etag):
-            return TriggerResult("unchanged", ref.key, out_key)
-        try:
-            response = client.get_object(Bucket=ref.bucket, Key=ref.key, IfMatch=head["ETag"])
-            with response["Body"] as body:
-                data = body.read()
-        except ClientError as exc:
-            if _error_code(exc) in _MISSING_CODES:
-                return self._fail(client, ref, result_id, SourceMissingError("the object is gone"))
-            raise TransientTriggerError(f"get {ref.key}: {_error_code(exc)}") from exc
-        except BotoCoreError as exc:
-            raise TransientTriggerError(f"get {ref.key}: {type(exc).__name__}") from exc
-        try:
+            with s3_errors("head", ref.key):
+                head = client.head_object(Bucket=ref.bucket, Key=ref.key)
+            size = int(head.get("ContentLength", 0))
+            if size > tier.max_input_bytes:
+                raise PayloadTooLargeError(
+                    f"the object is {size} bytes; the cap at {tier.memory_mb} MB is "
+                    f"{tier.max_input_bytes} bytes"
+                )
+            source_etag = str(head.get("ETag", "")).strip('"')
+            if self._already_done(client, ref.bucket, out_key, source_etag):
+                return TriggerResult("unchanged", ref.key, out_key)
+            with s3_errors("get", ref.key):
+                response = client.get_object(Bucket=ref.bucket, Key=ref.key, IfMatch=head["ETag"])
+                with response["Body"] as body:
+                    data = body.read()
             outcome = self.service.remove(data, RemoveOptions())
         except CutoutError as exc:
             if exc.status >= 500:
@@ -166,7 +169,7 @@ class S3Trigger:
             "source-etag": source_etag,
             "model": self.service.model.model_id,
         }
-        try:
+        with s3_errors("put", out_key):
             client.put_object(
                 Bucket=ref.bucket,
                 Key=out_key,
@@ -175,20 +178,15 @@ class S3Trigger:
                 Metadata=metadata,
             )
             client.delete_object(Bucket=ref.bucket, Key=failure_key(result_id, self.output_prefix))
-        except (ClientError, BotoCoreError) as exc:
-            raise TransientTriggerError(f"put {out_key}: {type(exc).__name__}") from exc
         return TriggerResult("written", ref.key, out_key, outcome=outcome, input_bytes=len(data))
 
     def _already_done(self, client: Any, bucket: str, out_key: str, source_etag: str) -> bool:
         """A redelivered event for an object whose result is already written."""
         try:
-            head = client.head_object(Bucket=bucket, Key=out_key)
-        except ClientError as exc:
-            if _error_code(exc) in _MISSING_CODES:
-                return False
-            raise TransientTriggerError(f"head {out_key}: {_error_code(exc)}") from exc
-        except BotoCoreError as exc:
-            raise TransientTriggerError(f"head {out_key}: {type(exc).__name__}") from exc
+            with s3_errors("head", out_key):
+                head = client.head_object(Bucket=bucket, Key=out_key)
+        except SourceMissingError:
+            return False
         return bool(source_etag) and head.get("Metadata", {}).get("source-etag") == source_etag
 
     def _fail(
