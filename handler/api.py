@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-import anyio.to_thread
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -19,13 +15,13 @@ from starlette.types import Message
 
 from handler import __version__
 from handler.auth import ApiKeys
+from handler.deadline import run_within, time_budget_s
 from handler.errors import (
     CutoutError,
     MalformedBodyError,
     MissingFileError,
     OverloadedError,
     PayloadTooLargeError,
-    ProcessingTimeoutError,
     ResultTooLargeError,
     StorageUnavailableError,
     UploadsDisabledError,
@@ -40,14 +36,9 @@ if TYPE_CHECKING:
 
 # A child of the Powertools "cutout" logger: same JSON format, no Powertools import here.
 logger = logging.getLogger(f"cutout.{__name__}")
-T = TypeVar("T")
 
 # On every response, errors included: browsers must not sniff an error body into HTML.
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
-# In Lambda, keep this much of the invocation's remaining time for sending the answer.
-LAMBDA_ANSWER_MARGIN_S = 1.0
-# A timed-out image leaves its worker thread running: ask clients to wait a little longer.
-TIMEOUT_RETRY_AFTER_S = 5
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
 _IMAGE_BODY = {
@@ -134,33 +125,6 @@ def etag_matches(if_none_match: str, etag: str) -> bool:
 def tenant_of(request: Request) -> str:
     """The tenant the auth layer put on the request, else anonymous."""
     return str(getattr(request.state, "tenant", "anonymous"))
-
-
-def time_budget_s(settings: Settings, scope: Mapping[str, Any]) -> float:
-    """Seconds the image work may take: the configured budget, or less when the Lambda
-    invocation's own deadline is nearer (Mangum puts the context in the ASGI scope)."""
-    budget = settings.time_budget_seconds
-    remaining_ms = getattr(scope.get("aws.context"), "get_remaining_time_in_millis", None)
-    if callable(remaining_ms):
-        budget = min(budget, remaining_ms() / 1000.0 - LAMBDA_ANSWER_MARGIN_S)
-    return max(budget, 0.0)
-
-
-async def run_within(budget_s: float, func: Callable[..., T], *args: Any) -> T:
-    """func(*args) in a worker thread, answered with 503 processing_timeout past the budget.
-
-    A thread cannot be stopped: a stuck one is abandoned and runs on, still holding its memory
-    reservation, so the memory budget keeps shedding new work until it ends.
-    """
-    work = anyio.to_thread.run_sync(functools.partial(func, *args), abandon_on_cancel=True)
-    try:
-        return await asyncio.wait_for(work, timeout=budget_s)
-    except TimeoutError:
-        raise ProcessingTimeoutError(
-            f"the image was not finished within the {budget_s:.0f} s time budget; "
-            "retry later or send a smaller image",
-            retry_after_s=TIMEOUT_RETRY_AFTER_S,
-        ) from None
 
 
 def image_response(outcome: Outcome) -> Response:
@@ -302,8 +266,8 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
             etag = service.key_for(data, options).etag
             if etag_matches(request.headers.get("if-none-match", ""), etag):
                 return Response(status_code=304, headers={"ETag": etag})
-            budget = time_budget_s(settings, request.scope)
-            outcome = await run_within(budget, service.remove, data, options)
+            budget = time_budget_s(settings.time_budget_seconds, request.scope)
+            outcome = await run_within(budget, service.remove, data, options, time_budget_s=budget)
             record_outcome(record, outcome)
             if settings.inline_limit_bytes and len(outcome.data) > settings.inline_limit_bytes:
                 return oversized_response(service, outcome, settings)

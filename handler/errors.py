@@ -39,6 +39,13 @@ class ImageTooLargeError(CutoutError):
     status = 413
 
 
+class TooLargeForFormatError(CutoutError):
+    """The image is admitted, but the requested output format cannot hold its size."""
+
+    code = "too_large_for_format"
+    status = 422
+
+
 class PayloadTooLargeError(CutoutError):
     code = "payload_too_large"
     status = 413

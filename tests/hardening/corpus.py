@@ -293,7 +293,32 @@ BAD_QUERIES: tuple[Case, ...] = tuple(
     )
 )
 
-CORPUS: tuple[Case, ...] = HOSTILE + VALID + BAD_QUERIES
+# Valid images and valid options that cannot go together: the encoder's size limits.
+FORMAT_LIMITS: tuple[Case, ...] = (
+    Case(
+        "webp-wider-than-16383",
+        _image(lambda: Image.new("RGB", (16400, 8), (200, 30, 30)), "PNG"),
+        422,
+        "too_large_for_format",
+        query="format=webp",
+    ),
+    Case(
+        "jpeg-wider-than-65500",
+        _image(lambda: Image.new("RGB", (70000, 2), (200, 30, 30)), "PNG"),
+        422,
+        "too_large_for_format",
+        query="format=jpeg",
+    ),
+    Case(
+        "jpeg-mask-wider-than-65500",
+        _image(lambda: Image.new("RGB", (70000, 2), (200, 30, 30)), "PNG"),
+        422,
+        "too_large_for_format",
+        query="mask=true&format=jpeg",
+    ),
+)
+
+CORPUS: tuple[Case, ...] = HOSTILE + VALID + BAD_QUERIES + FORMAT_LIMITS
 
 
 def case_ids(cases: tuple[Case, ...]) -> list[str]:

@@ -15,15 +15,24 @@ from fastapi.testclient import TestClient
 from mangum import Mangum
 
 from handler import service as service_module
-from handler.api import LAMBDA_ANSWER_MARGIN_S, create_app, time_budget_s
+from handler.api import create_app
+from handler.deadline import (
+    LAMBDA_ANSWER_MARGIN_S,
+    estimated_seconds,
+    max_megapixels_within,
+    time_budget_s,
+)
+from handler.errors import ImageTooLargeError
 from handler.lambda_context import LocalLambdaContext
+from handler.options import OutputFormat, RemoveOptions
 from handler.service import CutoutService
 from handler.settings import DEFAULT_TIME_BUDGET_SECONDS, Settings
 from tests.hardening.corpus import good_photo, lambda_answer
-from tests.support import load_event
+from tests.support import encode_image, load_event, photo
 
 pytestmark = pytest.mark.timeout(60)
-TIGHT = Settings(time_budget_seconds=0.05)
+# Just over the up-front estimate for a small photo, so the stuck render is reached.
+TIGHT = Settings(time_budget_seconds=1.5)
 
 
 class StuckRender:
@@ -67,14 +76,37 @@ def test_budget_defaults_inside_api_gateway_limit() -> None:
 
 
 def test_lambda_deadline_shortens_the_budget() -> None:
-    settings = Settings(time_budget_seconds=25.0)
-    assert time_budget_s(settings, {}) == 25.0
+    assert time_budget_s(25.0, {}) == 25.0
     plenty = LocalLambdaContext(timeout_s=900)
-    assert time_budget_s(settings, {"aws.context": plenty}) == 25.0
+    assert time_budget_s(25.0, {"aws.context": plenty}) == 25.0
     short = LocalLambdaContext(timeout_s=10)
-    assert time_budget_s(settings, {"aws.context": short}) <= 10 - LAMBDA_ANSWER_MARGIN_S
+    assert time_budget_s(25.0, {"aws.context": short}) <= 10 - LAMBDA_ANSWER_MARGIN_S
     spent = LocalLambdaContext(timeout_s=0.2)
-    assert time_budget_s(settings, {"aws.context": spent}) == 0.0
+    assert time_budget_s(25.0, {"aws.context": spent}) == 0.0
+
+
+@pytest.mark.parametrize("fmt", list(OutputFormat))
+def test_the_estimate_and_its_ceiling_agree(fmt: OutputFormat) -> None:
+    ceiling = max_megapixels_within(DEFAULT_TIME_BUDGET_SECONDS, fmt)
+    assert estimated_seconds(ceiling, fmt) == pytest.approx(DEFAULT_TIME_BUDGET_SECONDS)
+    assert ceiling > 50  # the default budget covers ordinary photos in every format
+
+
+def test_work_that_cannot_finish_in_time_is_refused_before_decoding(
+    service: CutoutService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def must_not_run(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("rendered an image that could not finish in time")
+
+    monkeypatch.setattr(service_module, "render", must_not_run)
+    big = encode_image(photo(1000, 1000), "PNG")  # 1 MP: over a 1.05 s budget's ceiling
+    with pytest.raises(ImageTooLargeError, match="time budget"):
+        service.remove(big, RemoveOptions(), time_budget_s=1.05)
+    with TestClient(create_app(service, Settings(time_budget_seconds=1.05))) as client:
+        response = client.post("/v1/remove?format=webp", content=big)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "image_too_large"
+    assert "webp" in response.json()["error"]["message"]
 
 
 def test_a_stuck_decode_is_a_503_with_retry_after(
@@ -117,9 +149,9 @@ def test_the_server_serves_again_once_the_stuck_work_is_gone(
 def test_in_lambda_the_invocation_deadline_applies(
     service: CutoutService, stuck: StuckRender
 ) -> None:
-    """A function with 1.2 s left answers 503 before Lambda would kill it mid-request."""
+    """A function with 2.6 s left answers 503 before Lambda would kill it mid-request."""
     handler = Mangum(create_app(service, Settings()), lifespan="off")
-    context = LocalLambdaContext(timeout_s=1.2)
+    context = LocalLambdaContext(timeout_s=2.6)
     status, headers, _ = lambda_answer(handler(load_event("api-v2"), context))  # type: ignore[arg-type]
     assert status == 503 and "retry-after" in headers
     assert context.get_remaining_time_in_millis() > 0  # answered inside the invocation
