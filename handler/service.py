@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from handler.admit import ImageHeader, admit
 from handler.budget import MemoryBudget
 from handler.cache import CachedResult, CacheKey, NoCache, ResultCache
-from handler.deadline import estimated_seconds, max_megapixels_within
-from handler.errors import ImageTooLargeError, TooLargeForFormatError
+from handler.deadline import FIXED_SECONDS, estimated_seconds, max_megapixels_within
+from handler.errors import ImageTooLargeError, ProcessingTimeoutError, TooLargeForFormatError
 from handler.options import RemoveOptions
 from handler.pipeline import render
 from handler.predict import U2NetModel
@@ -47,13 +47,15 @@ def refuse_unfinishable(
             f"{fmt.value} holds at most {fmt.max_side} px per side and the image is "
             f"{header.oriented_size[0]}x{header.oriented_size[1]}; ask for format=png"
         )
-    if time_budget_s is not None and estimated_seconds(header.megapixels, fmt) > time_budget_s:
-        limit = max_megapixels_within(time_budget_s, fmt)
-        raise ImageTooLargeError(
-            f"the image is {header.megapixels:.1f} MP; as {fmt.value} this server finishes at "
-            f"most {limit:.0f} MP within its {time_budget_s:.0f} s time budget: send a smaller "
-            "image, ask for another format, or upload it to S3 for the asynchronous path"
-        )
+    if time_budget_s is None or estimated_seconds(header.megapixels, fmt) <= time_budget_s:
+        return
+    if time_budget_s < FIXED_SECONDS:  # no image could finish: the time is gone, not too big
+        raise ProcessingTimeoutError("too little time is left to process an image; retry")
+    raise ImageTooLargeError(
+        f"the image is {header.megapixels:.1f} MP; as {fmt.value} this server finishes at most "
+        f"{max_megapixels_within(time_budget_s, fmt):.0f} MP within its {time_budget_s:.0f} s "
+        "time budget: send a smaller image, ask for another format, or use the S3 upload path"
+    )
 
 
 class CutoutService:

@@ -109,6 +109,13 @@ def test_work_that_cannot_finish_in_time_is_refused_before_decoding(
     assert "webp" in response.json()["error"]["message"]
 
 
+def test_with_no_time_left_the_answer_is_503_not_too_large(service: CutoutService) -> None:
+    with TestClient(create_app(service, Settings(time_budget_seconds=0.5))) as client:
+        response = client.post("/v1/remove", content=good_photo())
+    assert response.status_code == 503 and "retry-after" in response.headers
+    assert response.json()["error"]["code"] == "processing_timeout"
+
+
 def test_a_stuck_decode_is_a_503_with_retry_after(
     service: CutoutService, stuck: StuckRender
 ) -> None:
