@@ -26,7 +26,8 @@ _SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})
 _ORIENTATION_TAG = 0x0112
 
 Image.init()  # register every plugin now, so `formats=` finds WEBP, TIFF and MPO
-# Our own caps decide; Pillow's global bomb guard would otherwise warn or raise first.
+# Pillow's bomb guard follows the tier's cap, set on every admit (guard_pillow_allocations);
+# its default (~179 MP, with warnings from ~89 MP) would refuse images the larger tiers admit.
 Image.MAX_IMAGE_PIXELS = None
 
 _KNOWN_NON_IMAGES = (
@@ -88,6 +89,17 @@ def open_image(data: bytes) -> Image.Image:
     return Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
 
 
+def guard_pillow_allocations(max_pixels: int) -> None:
+    """Make Pillow refuse, while opening, any image buffer over the cap.
+
+    Some plugins allocate during Image.open, before admit sees the size: a GIF whose first
+    frame claims 45000x45000 with disposal 'restore to background' has a 2 GB disposal image
+    filled. Pillow checks MAX_IMAGE_PIXELS before those allocations and raises above twice it.
+    The value is process-wide: one process serves one tier, so every call sets the same value.
+    """
+    Image.MAX_IMAGE_PIXELS = (max_pixels + 1) // 2
+
+
 def sniff_format(data: bytes) -> str | None:
     """The allowed format whose signature the bytes start with, if any."""
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
@@ -118,6 +130,7 @@ def admit(data: bytes, tier: MemoryTier) -> ImageHeader:
             f"the upload is {len(data)} bytes; the cap at {tier.memory_mb} MB is "
             f"{tier.max_input_bytes} bytes"
         )
+    guard_pillow_allocations(tier.max_pixels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -129,8 +142,11 @@ def admit(data: bytes, tier: MemoryTier) -> ImageHeader:
                 f"the {signature} image is corrupt: its header could not be read"
             ) from None
         raise _unsupported(data) from None
-    except Image.DecompressionBombError as exc:  # pragma: no cover - guard is disabled above
-        raise ImageTooLargeError(str(exc)) from None
+    except Image.DecompressionBombError:
+        raise ImageTooLargeError(
+            f"the image declares more than the {tier.max_pixels / 1e6:.1f} MP the cap at "
+            f"{tier.memory_mb} MB allows"
+        ) from None
     except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
         signature = sniff_format(data)
         if signature is None:  # a plugin with a loose signature (BMP's "BM") tried and failed

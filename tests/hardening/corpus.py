@@ -109,6 +109,29 @@ def gif_declaring(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def gif_image_descriptor(data: bytes) -> int:
+    """Offset of the first image descriptor (0x2C) of a GIF, skipping extension blocks."""
+    flags = data[10]
+    offset = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    while data[offset] == 0x21:  # extension: label, then sub-blocks until a zero length
+        offset += 2
+        while data[offset]:
+            offset += data[offset] + 1
+        offset += 1
+    assert data[offset] == 0x2C
+    return offset
+
+
+def gif_frame_bomb(side: int = 45_000) -> bytes:
+    """A 16x16 GIF whose first frame claims side x side with disposal 'restore to background':
+    Pillow fills a side x side disposal image while opening it (found by atheris)."""
+    data = bytearray(encode_image(photo(16, 16).convert("P"), "GIF"))
+    descriptor = gif_image_descriptor(bytes(data))
+    struct.pack_into("<HH", data, descriptor + 5, side, side)
+    control = b"\x21\xf9\x04\x08\x00\x00\x00\x00"  # graphic control: disposal method 2
+    return bytes(data[:descriptor]) + control + bytes(data[descriptor:])
+
+
 def truncated_jpeg() -> bytes:
     data = encode_image(photo(96, 64), "JPEG")
     return data[: len(data) * 3 // 5]
@@ -214,6 +237,7 @@ HOSTILE: tuple[Case, ...] = (
         413,
         "image_too_large",
     ),
+    Case("gif-frame-bomb-45000x45000", gif_frame_bomb, 413, "image_too_large"),
     Case("truncated-jpeg", truncated_jpeg, 422, "corrupt_image"),
     Case("png-bad-header-crc", png_bad_header_crc, 422, "corrupt_image"),
     Case("png-bad-idat", png_bad_idat, 422, "corrupt_image"),

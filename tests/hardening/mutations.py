@@ -177,24 +177,30 @@ class PixelsDecodedError(AssertionError):
 
 @contextmanager
 def no_pixel_decoding() -> Iterator[None]:
-    """Refuse any pixel decode (ImageFile.load, or asking Pillow for a decoder) inside the block,
-    and fail at its end if one was tried, even when the code under test swallowed the refusal."""
+    """Refuse any pixel work (ImageFile.load, asking Pillow for a decoder, or allocating an image
+    buffer) inside the block, and fail at its end if any was tried, even when the code under
+    test swallowed the refusal."""
     tried: list[str] = []
 
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        tried.append("decode")
-        raise PixelsDecodedError("admit decoded pixels")
+    def refusing(what: str) -> Callable[..., Any]:
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            tried.append(what)
+            raise PixelsDecodedError(f"admit called {what}")
 
-    real_load, real_decoder = ImageFile.ImageFile.load, Image._getdecoder
-    ImageFile.ImageFile.load = refuse  # type: ignore[method-assign]
-    Image._getdecoder = refuse
+        return refuse
+
+    core = Image.core
+    real = (ImageFile.ImageFile.load, Image._getdecoder, core.fill, core.new)
+    ImageFile.ImageFile.load = refusing("ImageFile.load")  # type: ignore[method-assign]
+    Image._getdecoder = refusing("a decoder")
+    core.fill = refusing("core.fill")
+    core.new = refusing("core.new")
     try:
         yield
     finally:
-        ImageFile.ImageFile.load = real_load  # type: ignore[method-assign]
-        Image._getdecoder = real_decoder
+        ImageFile.ImageFile.load, Image._getdecoder, core.fill, core.new = real  # type: ignore[method-assign]
         if tried:  # replaces whatever the block raised: this is the failure that matters
-            raise PixelsDecodedError("admit tried to decode pixels")
+            raise PixelsDecodedError(f"admit tried pixel work: {', '.join(tried)}")
 
 
 def admit_and_decode(data: bytes, tier: MemoryTier = FUZZ_TIER) -> Verdict:

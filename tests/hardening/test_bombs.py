@@ -20,7 +20,7 @@ from tests.hardening.corpus import CORPUS_TIER, HOSTILE, VALID, Case, case_ids, 
 from tests.hardening.mutations import no_pixel_decoding, seeds
 from tests.support import REPO, encode_image, photo
 
-# Python and Pillow take ~40 MB; the bomb would take 900 MB once decoded.
+# Python and Pillow take ~40 MB; the PNG bomb would take 900 MB decoded, the GIF one 2 GB.
 BOMB_ADMIT_PEAK_MB = 200
 
 
@@ -37,7 +37,8 @@ def test_admit_never_decodes_the_fuzzing_seeds() -> None:
             admit(seed, CORPUS_TIER)
 
 
-def test_png_bomb_is_refused_without_the_memory_it_would_take() -> None:
+@pytest.mark.parametrize("bomb", ["png_bomb", "gif_frame_bomb"])
+def test_bombs_are_refused_without_the_memory_they_would_take(bomb: str) -> None:
     """In a fresh process, so the peak RSS (VmHWM: ru_maxrss would carry the parent's
     over the fork) is the refusal's own."""
     script = textwrap.dedent(
@@ -45,8 +46,8 @@ def test_png_bomb_is_refused_without_the_memory_it_would_take() -> None:
         from pathlib import Path
         from handler.admit import admit
         from handler.errors import ImageTooLargeError
-        from tests.hardening.corpus import CORPUS_TIER, png_bomb
-        data = png_bomb()
+        from tests.hardening.corpus import CORPUS_TIER, {bomb}
+        data = {bomb}()
         try:
             admit(data, CORPUS_TIER)
         except ImageTooLargeError:
@@ -55,7 +56,11 @@ def test_png_bomb_is_refused_without_the_memory_it_would_take() -> None:
         """
     )
     done = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script.format(bomb=bomb)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     peak_kib = int(done.stdout.strip())
