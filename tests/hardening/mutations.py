@@ -176,25 +176,32 @@ class PixelsDecodedError(AssertionError):
 
 
 @contextmanager
-def no_pixel_decoding() -> Iterator[None]:
-    """Refuse any pixel work (ImageFile.load, asking Pillow for a decoder, or allocating an image
-    buffer) inside the block, and fail at its end if any was tried, even when the code under
-    test swallowed the refusal."""
+def no_pixel_decoding(max_pixels: int) -> Iterator[None]:
+    """Inside the block, refuse any pixel decode (ImageFile.load, asking Pillow for a decoder)
+    and any image buffer over max_pixels (Pillow's plugins may allocate small ones while
+    opening, e.g. a GIF frame's disposal image); fail at the end if either was tried, even
+    when the code under test swallowed the refusal."""
     tried: list[str] = []
 
-    def refusing(what: str) -> Callable[..., Any]:
-        def refuse(*args: Any, **kwargs: Any) -> Any:
-            tried.append(what)
-            raise PixelsDecodedError(f"admit called {what}")
-
-        return refuse
+    def refuse(what: str) -> Any:
+        tried.append(what)
+        raise PixelsDecodedError(f"admit called {what}")
 
     core = Image.core
     real = (ImageFile.ImageFile.load, Image._getdecoder, core.fill, core.new)
-    ImageFile.ImageFile.load = refusing("ImageFile.load")  # type: ignore[method-assign]
-    Image._getdecoder = refusing("a decoder")
-    core.fill = refusing("core.fill")
-    core.new = refusing("core.new")
+
+    def capped(name: str, allocate: Callable[..., Any]) -> Callable[..., Any]:
+        def allocation(mode: str, size: tuple[int, int], *args: Any) -> Any:
+            if size[0] * size[1] > max_pixels:
+                refuse(f"core.{name}({mode}, {size[0]}x{size[1]})")
+            return allocate(mode, size, *args)
+
+        return allocation
+
+    ImageFile.ImageFile.load = lambda *a, **k: refuse("ImageFile.load")  # type: ignore[method-assign]
+    Image._getdecoder = lambda *a, **k: refuse("a decoder")
+    core.fill = capped("fill", real[2])
+    core.new = capped("new", real[3])
     try:
         yield
     finally:
@@ -207,7 +214,7 @@ def admit_and_decode(data: bytes, tier: MemoryTier = FUZZ_TIER) -> Verdict:
     """The property both fuzzers check: admit reads headers only, then a decoded image within
     the caps, or a CutoutError with a 4xx status. Anything else escapes or fails an assertion."""
     try:
-        with no_pixel_decoding():
+        with no_pixel_decoding(tier.max_pixels):
             header = admit(data, tier)
     except CutoutError as exc:
         return _refused(exc)

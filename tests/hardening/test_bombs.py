@@ -27,13 +27,13 @@ BOMB_ADMIT_PEAK_MB = 200
 @pytest.mark.parametrize("case", HOSTILE + VALID, ids=case_ids(HOSTILE + VALID))
 def test_admit_never_decodes_pixels(case: Case) -> None:
     body = case.body
-    with no_pixel_decoding(), contextlib.suppress(CutoutError):
+    with no_pixel_decoding(CORPUS_TIER.max_pixels), contextlib.suppress(CutoutError):
         admit(body, CORPUS_TIER)
 
 
 def test_admit_never_decodes_the_fuzzing_seeds() -> None:
     for seed in seeds():  # all valid, so admit reads each one fully
-        with no_pixel_decoding():
+        with no_pixel_decoding(CORPUS_TIER.max_pixels):
             admit(seed, CORPUS_TIER)
 
 
@@ -81,7 +81,7 @@ def test_a_late_exif_orientation_is_ignored_consistently() -> None:
     with Image.open(io.BytesIO(data)) as image:
         image.load()
         assert image.getexif()[0x0112] == 6  # it is there, after the pixels
-    with no_pixel_decoding():
+    with no_pixel_decoding(CORPUS_TIER.max_pixels):
         header = admit(data, CORPUS_TIER)
     assert header.orientation == 1
     assert decode(data, header).size == header.oriented_size == (40, 20)
@@ -106,5 +106,5 @@ def test_a_bomb_with_exif_is_still_refused_from_the_header() -> None:
         + png_chunk(b"eXIf", b"MM\x00*\x00\x00\x00\x08\x00\x00")
         + png_chunk(b"IEND", b"")
     )
-    with no_pixel_decoding(), pytest.raises(ImageTooLargeError):
+    with no_pixel_decoding(CORPUS_TIER.max_pixels), pytest.raises(ImageTooLargeError):
         admit(data, CORPUS_TIER)
