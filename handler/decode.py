@@ -16,6 +16,8 @@ from handler.errors import CorruptImageError
 MODEL_DRAFT_SIDE = 1024
 
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error)
+# Pillow's plugins raise other types too on hostile bytes (atheris found a TypeError from a TIFF
+# whose strip offsets are rationals); while decoding, any of them is the file's fault.
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 # What ImageOps.exif_transpose does for each EXIF orientation.
 _TRANSPOSE_FOR_ORIENTATION = {
@@ -45,9 +47,12 @@ def decode(data: bytes, header: ImageHeader, *, draft_side: int | None = None) -
             image.load()
             image = orient(image, header.orientation)  # rebinding frees the unrotated copy
             return normalise_mode(image)
-    except _DECODE_ERRORS as exc:
+    except MemoryError:
+        raise
+    except Exception as exc:
+        reason = _reason(exc) if isinstance(exc, _DECODE_ERRORS) else "the file is malformed"
         raise CorruptImageError(
-            f"the {header.format} image could not be decoded ({_reason(exc)})"
+            f"the {header.format} image could not be decoded ({reason})"
         ) from None
 
 

@@ -132,6 +132,18 @@ def gif_frame_bomb(side: int = 45_000) -> bytes:
     return bytes(data[:descriptor]) + control + bytes(data[descriptor:])
 
 
+def tiff_rational_strip_offsets() -> bytes:
+    """A TIFF whose StripOffsets tag is a RATIONAL: Pillow's loader raised TypeError seeking to
+    it, which escaped as a 500 (found by atheris)."""
+    data = bytearray(encode_image(photo(16, 16), "TIFF"))
+    (ifd,) = struct.unpack_from("<I", data, 4)
+    (count,) = struct.unpack_from("<H", data, ifd)
+    for entry in range(ifd + 2, ifd + 2 + 12 * count, 12):
+        if struct.unpack_from("<H", data, entry)[0] == 273:  # StripOffsets
+            struct.pack_into("<HHII", data, entry, 273, 5, 1, len(data))  # RATIONAL, 1 value
+    return bytes(data) + struct.pack("<II", 3, 2)
+
+
 def truncated_jpeg() -> bytes:
     data = encode_image(photo(96, 64), "JPEG")
     return data[: len(data) * 3 // 5]
@@ -239,6 +251,7 @@ HOSTILE: tuple[Case, ...] = (
     ),
     Case("gif-frame-bomb-45000x45000", gif_frame_bomb, 413, "image_too_large"),
     Case("truncated-jpeg", truncated_jpeg, 422, "corrupt_image"),
+    Case("tiff-rational-strip-offsets", tiff_rational_strip_offsets, 422, "corrupt_image"),
     Case("png-bad-header-crc", png_bad_header_crc, 422, "corrupt_image"),
     Case("png-bad-idat", png_bad_idat, 422, "corrupt_image"),
     Case("empty-body", _const(b""), 400, "empty_body"),
