@@ -17,7 +17,8 @@ from handler.auth import ANONYMOUS, ApiKeys, gateway_key_id, local_tenant
 from handler.lambda_context import LocalLambdaContext
 from handler.service import CutoutService
 from handler.settings import Settings
-from tests.hardening.corpus import good_photo, lambda_answer
+from tests.hardening.contract import lambda_answer
+from tests.hardening.corpus import good_photo
 from tests.support import load_event
 
 KEYS = frozenset({"first-key-0123456789", "second-key-abcdefghij"})

@@ -10,16 +10,8 @@ from fastapi.testclient import TestClient
 from handler.api import create_app
 from handler.predict import U2NetModel
 from handler.service import CutoutService
-from tests.hardening.corpus import (
-    CORPUS,
-    CORPUS_TIER,
-    HOSTILE,
-    VALID,
-    Case,
-    case_ids,
-    check_answer,
-    good_photo,
-)
+from tests.hardening.contract import check_answer
+from tests.hardening.corpus import CORPUS, CORPUS_TIER, HOSTILE, VALID, Case, case_ids, good_photo
 
 pytestmark = pytest.mark.timeout(120)
 # The envelope must not change what a hostile body gets (the byte cap counts the envelope too,

@@ -10,14 +10,8 @@ import pytest
 
 from handler.lambda_context import LocalLambdaContext
 from handler.service import CutoutService
-from tests.hardening.corpus import (
-    CORPUS,
-    Case,
-    case_ids,
-    check_answer,
-    good_photo,
-    lambda_answer,
-)
+from tests.hardening.contract import check_answer, lambda_answer
+from tests.hardening.corpus import CORPUS, Case, case_ids, good_photo
 from tests.support import load_event
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("runtime_at_corpus_tier")]

@@ -17,7 +17,7 @@ from PIL import Image, ImageCms, PngImagePlugin
 from handler.api import create_app
 from handler.lambda_context import LocalLambdaContext
 from handler.service import CutoutService
-from tests.hardening.corpus import lambda_answer, leaks_internals
+from tests.hardening.contract import lambda_answer, leaks_internals
 from tests.support import load_event, photo
 
 MARKER = "cutout-private-marker-7f3a"

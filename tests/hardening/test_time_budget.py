@@ -27,7 +27,8 @@ from handler.lambda_context import LocalLambdaContext
 from handler.options import OutputFormat, RemoveOptions
 from handler.service import CutoutService
 from handler.settings import DEFAULT_TIME_BUDGET_SECONDS, Settings
-from tests.hardening.corpus import good_photo, lambda_answer
+from tests.hardening.contract import lambda_answer
+from tests.hardening.corpus import good_photo
 from tests.support import encode_image, load_event, photo
 
 pytestmark = pytest.mark.timeout(60)
