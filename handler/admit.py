@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
+from handler.encode import WEBP_MAX_SIDE
 from handler.errors import (
     CorruptImageError,
     EmptyBodyError,
@@ -16,6 +17,7 @@ from handler.errors import (
     PayloadTooLargeError,
     UnsupportedFormatError,
 )
+from handler.options import OutputFormat
 from handler.tiers import MemoryTier
 
 # Pillow plugin names we let Image.open try; the JPEG plugin also opens MPO (phone JPEGs).
@@ -83,8 +85,12 @@ def describe_non_image(data: bytes) -> str:
     return "not an image cutout can read"
 
 
-def admit(data: bytes, tier: MemoryTier) -> ImageHeader:
-    """Check size caps and format from the header; raise a CutoutError to refuse."""
+def admit(data: bytes, tier: MemoryTier, *, output: OutputFormat = OutputFormat.PNG) -> ImageHeader:
+    """Check size caps and format from the header; raise a CutoutError to refuse.
+
+    The pixel cap is checked before anything else is read from the file, so a decompression
+    bomb costs a header parse. `output` matters because WebP encoding needs more memory.
+    """
     if not data:
         raise EmptyBodyError("the request has no image: send the image bytes as the body")
     if len(data) > tier.max_input_bytes:
@@ -109,22 +115,38 @@ def admit(data: bytes, tier: MemoryTier) -> ImageHeader:
         width, height = image.size
         if width <= 0 or height <= 0:
             raise CorruptImageError(f"the image declares an empty size {width}x{height}")
-        header = ImageHeader(
+        if output is OutputFormat.WEBP and max(width, height) > WEBP_MAX_SIDE:
+            raise ImageTooLargeError(
+                f"the image is {width}x{height}; WebP holds at most {WEBP_MAX_SIDE} px a "
+                "side: ask for png or jpeg"
+            )
+        cap = tier.pixel_cap(output)
+        if width * height > cap:
+            raise ImageTooLargeError(
+                f"the image is {width}x{height} ({width * height / 1e6:.1f} MP); the cap "
+                f"{_cap_scope(tier, output)}at {tier.memory_mb} MB is {cap / 1e6:.1f} MP"
+            )
+        return ImageHeader(
             format=str(image.format),
             mode=image.mode,
             width=width,
             height=height,
             orientation=_orientation(image),
         )
-    if header.pixels > tier.max_pixels:
-        raise ImageTooLargeError(
-            f"the image is {width}x{height} ({header.megapixels:.1f} MP); the cap at "
-            f"{tier.memory_mb} MB is {tier.max_pixels / 1e6:.1f} MP"
-        )
-    return header
+
+
+def _cap_scope(tier: MemoryTier, output: OutputFormat) -> str:
+    return f"for {output.name} output " if tier.pixel_cap(output) < tier.max_pixels else ""
 
 
 def _orientation(image: Image.Image) -> int:
+    """EXIF orientation from what the header parse already read; never decodes pixels.
+
+    Pillow's PNG getexif() decodes the whole image to look for an eXIf chunk after the pixel
+    data, so PNG only uses an eXIf chunk found before it (decode() still applies a late one).
+    """
+    if image.format == "PNG" and "exif" not in image.info:
+        return 1
     try:
         value = image.getexif().get(_ORIENTATION_TAG, 1)
     except Exception:  # a malformed EXIF block must not refuse an otherwise fine image

@@ -12,7 +12,7 @@ from handler.cache import CachedResult, CacheKey, NoCache, ResultCache
 from handler.options import RemoveOptions
 from handler.pipeline import render
 from handler.predict import U2NetModel
-from handler.tiers import BYTES_PER_PIXEL, MemoryTier
+from handler.tiers import MemoryTier
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class CutoutService:
     def remove(self, data: bytes, options: RemoveOptions) -> Outcome:
         """Answer one image: from the cache when possible, else by running the pipeline."""
         started = time.perf_counter()
-        header = admit(data, self.tier)
+        header = admit(data, self.tier, output=options.format)
         key = self.key_for(data, options)
         cached, cache_error = self._lookup(key)
         if cached is not None:
@@ -68,7 +68,9 @@ class CutoutService:
                 cache_hit=True,
                 timings_ms={"cache": (time.perf_counter() - started) * 1000.0},
             )
-        with self.budget.reserve(int(header.pixels * BYTES_PER_PIXEL)):
+        # Reserved before decoding: what this image adds to the process at its peak.
+        estimate = self.tier.estimated_bytes(header.pixels, len(data), options.format)
+        with self.budget.reserve(estimate):
             rendered = render(data, header, options, model=self.model)
         metadata = {
             "model": self.model.model_id,
