@@ -10,13 +10,14 @@ from PIL import Image, ImageOps
 
 from handler.admit import ImageHeader, open_image
 from handler.errors import CorruptImageError
+from handler.strips import strips
 
 # The model input is 320x320; decode large JPEGs at a DCT scale that keeps >= 1024 px per side,
 # which stays within the parity bounds against rembg's full-size LANCZOS (see tests/test_parity.py).
 MODEL_DRAFT_SIDE = 1024
 
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error)
-_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+_WIDE_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
 
 
 def decode(data: bytes, header: ImageHeader, *, draft_side: int | None = None) -> Image.Image:
@@ -24,7 +25,9 @@ def decode(data: bytes, header: ImageHeader, *, draft_side: int | None = None) -
 
     With `draft_side`, a JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) that keeps
     both sides at least that long; other formats ignore it. Transparency survives as RGBA;
-    every other mode (L, P, CMYK, 16-bit, ...) becomes RGB.
+    every other mode (L, P, CMYK, 16-bit, ...) becomes RGB. Wide samples (16-bit, 32-bit,
+    float) are brought to 8 bits strip by strip before the RGB conversion, so no full-size
+    float array is made and the wide decode is freed first.
     """
     try:
         with warnings.catch_warnings():
@@ -34,6 +37,8 @@ def decode(data: bytes, header: ImageHeader, *, draft_side: int | None = None) -
                 image.draft("RGB", (draft_side, draft_side))
             image.load()
             ImageOps.exif_transpose(image, in_place=True)
+            if image.mode in _WIDE_MODES:
+                image = to_eight_bit(image)
             return normalise_mode(image)
     except _DECODE_ERRORS as exc:
         raise CorruptImageError(
@@ -46,8 +51,8 @@ def normalise_mode(image: Image.Image) -> Image.Image:
     mode = image.mode
     if mode in ("RGB", "RGBA"):
         return image
-    if mode in _SIXTEEN_BIT_MODES or mode == "F":
-        return _to_eight_bit(image).convert("RGB")
+    if mode in _WIDE_MODES:
+        return to_eight_bit(image).convert("RGB")
     if mode in ("LA", "PA", "RGBa", "La"):
         return image.convert("RGBA")
     if mode == "P":
@@ -56,20 +61,39 @@ def normalise_mode(image: Image.Image) -> Image.Image:
 
 
 def model_view(image: Image.Image) -> Image.Image:
-    """The RGB picture the model sees (alpha dropped, as rembg's `convert("RGB")` does)."""
+    """The RGB picture the model sees (alpha dropped, as rembg's `convert("RGB")` does).
+
+    For RGBA this is a full-size copy: converting strip by strip would only give the same
+    pixels if Pillow's resize always ran its horizontal pass first, and it does not.
+    """
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-def _to_eight_bit(image: Image.Image) -> Image.Image:
-    """Scale 16-bit and 32-bit grey to 8 bits (Pillow's own conversion clips at 255)."""
-    values = np.nan_to_num(np.asarray(image, dtype=np.float32))
+def to_eight_bit(image: Image.Image) -> Image.Image:
+    """Grey 16-bit, 32-bit or float to 8-bit "L", scaled rather than clipped.
+
+    Pillow's own conversion clips at 255. 16-bit data is scaled from 65535; "I" and "F" carry
+    no declared range, so 8-bit data stays and anything wider is scaled from 65535. Works in
+    strips (float32, as a whole-image version would) so no full-size float array exists.
+    """
     if image.mode.startswith("I;16"):
         top = 65535.0
-    else:  # "I" and "F" carry no declared range: 8-bit data stays, anything wider is scaled
-        peak = float(values.max(initial=0.0))
+    else:
+        peak = max(
+            (float(np.nan_to_num(_strip_values(image, box)).max(initial=0.0)))
+            for box in strips(image.size, bytes_per_pixel=4)
+        )
         top = 65535.0 if peak > 255.0 else 255.0
-    scaled = np.clip(values * (255.0 / top), 0.0, 255.0)
-    return Image.fromarray(scaled.astype(np.uint8))
+    out = Image.new("L", image.size)
+    for box in strips(image.size, bytes_per_pixel=4):
+        values = np.nan_to_num(_strip_values(image, box))
+        scaled = np.clip(values * (255.0 / top), 0.0, 255.0)
+        out.paste(Image.fromarray(scaled.astype(np.uint8)), box[:2])
+    return out
+
+
+def _strip_values(image: Image.Image, box: tuple[int, int, int, int]) -> np.ndarray:
+    return np.asarray(image.crop(box), dtype=np.float32)
 
 
 def _reason(exc: BaseException) -> str:
