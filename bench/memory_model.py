@@ -2,8 +2,10 @@
 
 Every measurement is a fresh process (this script's `measure` command) that imports
 handler.runtime as Lambda's init phase does, reads one image and runs CutoutService.remove on
-it with the result cache off; its peak is getrusage's ru_maxrss. The parent makes the images,
-runs the children one at a time and fits the model that handler/tiers.py keeps:
+it with the result cache off; its peak is the kernel's high-water RSS for the process (VmHWM,
+what ru_maxrss reports, except that ru_maxrss also keeps the parent's peak across fork+exec).
+The parent makes the images, runs the children one at a time and fits the model that
+handler/tiers.py keeps:
 
     peak_mb - input_mb = max(INFERENCE_PEAK_MB, BASE_MB + BYTES_PER_PIXEL * pixels / MiB)
 
@@ -15,6 +17,7 @@ every scenario except WebP output, which gets its own slope through the same bas
     .venv/bin/python bench/memory_model.py tiers [--tiers 512,1024,2048]
     .venv/bin/python bench/memory_model.py rembg --rembg-python PATH [--runs 3]
     .venv/bin/python bench/memory_model.py bombs
+    .venv/bin/python bench/memory_model.py concurrency [--memory-mb 1024] [--requests 8]
 
 `tiers` runs the largest image each tier admits (per path) with AWS_LAMBDA_FUNCTION_MEMORY_SIZE
 set and checks the peak against 90 % of the tier. `rembg` compares a 12 MP JPEG with rembg
@@ -121,7 +124,7 @@ def photo_content(width: int, height: int, seed: int = 0) -> Image.Image:
 
 def noise_content(width: int, height: int, channels: int = 3, seed: int = 1) -> Image.Image:
     rng = np.random.default_rng(seed)
-    shape = (height, width, channels)
+    shape = (height, width, channels) if channels > 1 else (height, width)
     return Image.fromarray(rng.integers(0, 256, size=shape, dtype=np.uint8))
 
 
@@ -132,7 +135,7 @@ def make_image(scenario: Scenario, pixels: int, path: Path) -> int:
         image = noise_content(width, height)
     elif scenario.content == "alpha-noise":
         image = photo_content(width, height)
-        image.putalpha(noise_content(width, height, channels=1).getchannel(0))
+        image.putalpha(noise_content(width, height, channels=1))
     else:
         image = photo_content(width, height)
     params: dict[str, Any] = {}
@@ -204,10 +207,19 @@ def measure(args: argparse.Namespace) -> int:
         except CutoutError as exc:
             record.update(status=exc.code, message=exc.message)
         record.update(input_bytes=len(data), seconds=time.perf_counter() - started)
-    record["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    record["peak_mb"] = peak_rss_mb()
     record["after_mb"] = current_rss_mb()
     print(json.dumps(record))
     return 0
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM): ru_maxrss would carry the parent's peak across exec."""
+    with Path("/proc/self/status").open() as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def current_rss_mb() -> float:
@@ -449,13 +461,13 @@ def suffix_of(scenario: Scenario) -> str:
 
 
 REMBG_CHILD = """
-import resource, sys, time
+import sys, time
 from rembg import new_session, remove
 data = open(sys.argv[1], "rb").read()
 started = time.perf_counter()
 out = remove(data, session=new_session("u2netp"))
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(f"{peak:.1f} {time.perf_counter() - started:.2f} {len(out)}")
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split()[1]
+print(f"{int(hwm) / 1024:.1f} {time.perf_counter() - started:.2f} {len(out)}")
 """
 
 
@@ -506,6 +518,72 @@ def command_bombs(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_concurrency(args: argparse.Namespace) -> int:
+    """Concurrent requests against `cutout serve` on loopback: statuses and the server's peak."""
+    import socket
+    import urllib.error
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    env = {
+        **os.environ,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(args.memory_mb),
+        "CUTOUT_CACHE_DIR": "",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "handler.cli", "serve", "--port", str(port)], cwd=REPO, env=env
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/healthz", timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the server did not start") from None
+                time.sleep(0.2)
+        width, height = dimensions(int(args.megapixels * 1e6))
+        bodies = []
+        for i in range(args.requests):
+            out = io.BytesIO()
+            photo_content(width, height, seed=i).save(out, "JPEG", quality=90)
+            bodies.append(out.getvalue())
+
+        def post(body: bytes) -> tuple[int, str]:
+            request = urllib.request.Request(f"{base}/v1/remove", data=body, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=600) as response:
+                    response.read()
+                    return response.status, ""
+            except urllib.error.HTTPError as exc:
+                return exc.code, exc.headers.get("Retry-After", "")
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=args.requests) as pool:
+            results = list(pool.map(post, bodies))
+        seconds = time.perf_counter() - started
+        with Path(f"/proc/{server.pid}/status").open() as status:
+            peak = next(int(line.split()[1]) / 1024 for line in status if "VmHWM" in line)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    counts: dict[str, int] = {}
+    for code, retry_after in results:
+        key = f"{code}" + (f" (Retry-After {retry_after})" if retry_after else "")
+        counts[key] = counts.get(key, 0) + 1
+    print(
+        f"{args.requests} concurrent {width}x{height} JPEGs at {args.memory_mb} MB in "
+        f"{seconds:.1f} s: {counts}; server peak RSS {peak:.0f} MiB "
+        f"({peak / args.memory_mb:.0%} of the tier)"
+    )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -520,6 +598,10 @@ def main() -> int:
     rembg.add_argument("--runs", type=int, default=3)
     bombs = sub.add_parser("bombs", help="what refusing a decompression bomb costs")
     bombs.add_argument("--memory-mb", type=int, default=2048)
+    concurrency = sub.add_parser("concurrency", help="concurrent requests to `cutout serve`")
+    concurrency.add_argument("--memory-mb", type=int, default=1024)
+    concurrency.add_argument("--requests", type=int, default=8)
+    concurrency.add_argument("--megapixels", type=float, default=12.0)
     child = sub.add_parser("measure", help="(internal) one measurement in this process")
     child.add_argument("--image")
     child.add_argument("--output", default="png")
@@ -531,6 +613,7 @@ def main() -> int:
         "tiers": command_tiers,
         "rembg": command_rembg,
         "bombs": command_bombs,
+        "concurrency": command_concurrency,
         "measure": measure,
     }
     return commands[args.command](args)
