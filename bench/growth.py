@@ -95,6 +95,8 @@ def run(invocations: int, reference: int, small: bool) -> dict[str, Any]:
     os.environ["CUTOUT_CACHE_DIR"] = ""  # every invocation runs the pipeline
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("AWS_LAMBDA_FUNCTION_NAME", "cutout-growth")
+    # No Lambda response limit here: every invocation answers its image inline.
+    os.environ.setdefault("CUTOUT_INLINE_LIMIT_BYTES", str(64 * MIB))
     from handler.app import lambda_handler
     from handler.lambda_context import LocalLambdaContext
 

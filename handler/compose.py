@@ -87,6 +87,21 @@ def on_background(image: Image.Image, mask: Image.Image, color: Rgba) -> Image.I
     return Image.alpha_composite(Image.new("RGBA", image.size, color), subject)
 
 
+def crop_box(
+    image: Image.Image, mask: Image.Image, options: RemoveOptions, *, rows: int | None = None
+) -> Box | None:
+    """Where to crop for these options: None unless asked and smaller than the image.
+
+    Callers that hold the only reference to a large image crop it themselves with this box
+    before compose() (the mask first), so the uncropped image is freed as the crop is made.
+    """
+    if not options.crop:
+        return None
+    alpha_source = image if image.mode == "RGBA" else None
+    box = subject_box(mask, options.crop_margin, image=alpha_source, rows=rows)
+    return None if box is None or box == (0, 0, *image.size) else box
+
+
 def compose(
     image: Image.Image, mask: Image.Image, options: RemoveOptions, *, rows: int | None = None
 ) -> Image.Image:
@@ -96,12 +111,9 @@ def compose(
     for an RGBA image on an opaque colour, whose RGB result is a new image. `rows` sets the
     strip height (tests use it to reach awkward sizes).
     """
-    if options.crop:
-        box = subject_box(
-            mask, options.crop_margin, image=image if image.mode == "RGBA" else None, rows=rows
-        )
-        if box is not None and box != (0, 0, *image.size):
-            image, mask = image.crop(box), mask.crop(box)
+    box = crop_box(image, mask, options, rows=rows)
+    if box is not None:
+        image, mask = image.crop(box), mask.crop(box)
     color = options.bg_color
     if color is not None and color[3] == 255 and image.mode == "RGBA":
         return _opaque_from_rgba(image, mask, color, rows)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from PIL import Image
 
 from handler.admit import ImageHeader
-from handler.compose import compose, subject_box, upscale_mask
+from handler.compose import compose, crop_box, subject_box, upscale_mask
 from handler.decode import MODEL_DRAFT_SIDE, decode, model_view
 from handler.encode import encode
 from handler.options import RemoveOptions
@@ -85,7 +85,13 @@ def render(
         if full is None:
             full = decode(data, header)
             watch.lap("decode")
-        result = compose(full, upscale_mask(small_mask, full.size), options)
+        mask = upscale_mask(small_mask, full.size)
+        box = crop_box(full, mask, options)
+        if box is not None:  # crop here, so each uncropped original is freed as it goes
+            mask = mask.crop(box)
+            full = full.crop(box)
+        result = compose(full, mask, replace(options, crop=False))
+        del mask
         full = None
     watch.lap("compose")
     encoded = encode(result, options.format)

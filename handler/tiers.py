@@ -21,12 +21,13 @@ from handler.options import OutputFormat
 
 MIB = 1024 * 1024
 
-# Fitted by bench/memory_model.py (2026-11-26, this repo's pipeline on Linux x86-64, CPython
-# 3.11, Pillow 13, onnxruntime 1.32). Re-run it after changing the pipeline or the session.
-BASE_MB = 200.0
-BYTES_PER_PIXEL = 14.0
-WEBP_BYTES_PER_PIXEL = 42.0
-INFERENCE_PEAK_MB = 310.0
+# Fitted by bench/memory_model.py on 2026-11-26 (Linux x86-64, CPython 3.11, Pillow 13,
+# onnxruntime 1.32; data, fit and residuals in docs/memory.md). Re-run it after changing the
+# pipeline, the ONNX session options or the dependencies, and paste the new values here.
+BASE_MB = 93.2
+BYTES_PER_PIXEL = 9.0  # worst path: RGBA input on an opaque colour, or cropped to 1 px less
+WEBP_BYTES_PER_PIXEL = 37.5  # worst path: RGBA input with a noisy alpha, WebP output
+INFERENCE_PEAK_MB = 247.5
 # Pillow keeps RGB and RGBA at four bytes a pixel.
 DECODED_BYTES_PER_PIXEL = 4
 # A decoded image up to this size stays alive while the model runs (saves a second decode).
