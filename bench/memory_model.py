@@ -60,10 +60,10 @@ class Scenario:
     """One path through the pipeline: what the input is and what is asked for."""
 
     name: str
-    content: str  # photo | noise | alpha-noise | alpha-edge
+    content: str  # photo | noise | alpha-noise | alpha-edge | flat-alpha
     container: str  # JPEG | PNG
     output: str  # png | webp | jpeg | mask
-    variant: str = ""  # rotated | cmyk
+    variant: str = ""  # rotated | cmyk | padded[-rotated] (to the byte cap, `tiers` only)
     crop: bool = False
     bg_color: str | None = None
 
@@ -91,6 +91,9 @@ SCENARIOS = (
     Scenario("alpha-png>webp", "alpha-noise", "PNG", "webp"),
     # A crop box one row short of the whole image: the crop copy is nearly full size.
     Scenario("edge-png>jpeg+crop", "alpha-edge", "PNG", "jpeg", crop=True, bg_color="ffffff"),
+    # Both caps at once: at the pixel cap, padded to the byte cap (tiers only).
+    Scenario("padded-png>jpeg", "flat-alpha", "PNG", "jpeg", variant="padded", bg_color="ffffff"),
+    Scenario("padded-rotated-jpeg>png", "photo", "JPEG", "png", variant="padded-rotated"),
 )
 
 
@@ -130,10 +133,16 @@ def noise_content(width: int, height: int, channels: int = 3, seed: int = 1) -> 
     return Image.fromarray(rng.integers(0, 256, size=shape, dtype=np.uint8))
 
 
-def make_image(scenario: Scenario, pixels: int, path: Path) -> int:
-    """Write the scenario's input at this pixel count; returns its size in bytes."""
+def make_image(scenario: Scenario, pixels: int, path: Path, pad_to: int = 0) -> int:
+    """Write the scenario's input at this pixel count; returns its size in bytes.
+
+    With `pad_to`, a PNG gets a private chunk after its pixel data that brings the file to
+    that many bytes: Pillow reads such chunks into memory (twice, briefly) while decoding.
+    """
     width, height = dimensions(pixels)
-    if scenario.content == "noise":
+    if scenario.content == "flat-alpha":  # compresses to almost nothing
+        image = Image.new("RGBA", (width, height), (40, 160, 90, 200))
+    elif scenario.content == "noise":
         image = noise_content(width, height)
     elif scenario.content == "alpha-edge":  # noise, opaque but for a clear last row
         image = noise_content(width, height)
@@ -146,7 +155,7 @@ def make_image(scenario: Scenario, pixels: int, path: Path) -> int:
     else:
         image = photo_content(width, height)
     params: dict[str, Any] = {}
-    if scenario.variant == "rotated":
+    if scenario.variant.endswith("rotated"):
         image = image.transpose(Image.Transpose.ROTATE_90)  # stored sideways, shown upright
         exif = Image.Exif()
         exif[0x0112] = 6
@@ -157,16 +166,35 @@ def make_image(scenario: Scenario, pixels: int, path: Path) -> int:
         image.save(path, "JPEG", quality=90, **params)
     else:
         image.save(path, "PNG", compress_level=1)
+    if pad_to:
+        path.write_bytes(padded(path.read_bytes(), pad_to))
     return path.stat().st_size
+
+
+def padded(data: bytes, size: int) -> bytes:
+    """The file grown to `size` bytes with metadata Pillow reads: a private PNG chunk after
+    the pixel data, or JPEG APP15 segments before it."""
+    missing = max(0, size - len(data))
+    if data.startswith(b"\x89PNG"):
+        end = data.rindex(b"IEND") - 4
+        return data[:end] + _chunk(b"paDd", os.urandom(max(0, missing - 12))) + data[end:]
+    segments = []
+    while missing > 4:
+        payload = os.urandom(min(65533, missing - 4))
+        segments.append(b"\xff\xef" + struct.pack(">H", len(payload) + 2) + payload)
+        missing -= len(payload) + 4
+    return data[:2] + b"".join(segments) + data[2:]
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    crc = struct.pack(">I", zlib.crc32(kind + payload))
+    return struct.pack(">I", len(payload)) + kind + payload + crc
 
 
 def png_bomb(width: int, height: int) -> bytes:
     """A real PNG of zeros: a few MB that would decode to width x height x 3 bytes."""
 
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + payload))
-        return struct.pack(">I", len(payload)) + kind + payload + crc
-
+    chunk = _chunk
     squeeze = zlib.compressobj(9)
     row = b"\x00" * (width * 3 + 1)
     body = b"".join(squeeze.compress(row) for _ in range(height)) + squeeze.flush()
@@ -370,6 +398,8 @@ def report_fit(points: list[Point], model: dict[str, Any]) -> str:
     lines = ["| scenario | " + " | ".join(f"{s:g} MP" for s in sizes) + " | own fit |"]
     lines.append("|---" * (len(sizes) + 2) + "|")
     for scenario in SCENARIOS:
+        if not any(p.scenario == scenario.name for p in points):
+            continue
         row = [scenario.name]
         for size in sizes:
             match = [
@@ -405,7 +435,8 @@ def report_fit(points: list[Point], model: dict[str, Any]) -> str:
 
 def command_fit(args: argparse.Namespace) -> int:
     sizes = [float(s) for s in args.sizes.split(",")]
-    chosen = [s for s in SCENARIOS if not args.only or s.name in args.only.split(",")]
+    fitted = [s for s in SCENARIOS if not s.variant.startswith("padded")]
+    chosen = [s for s in fitted if not args.only or s.name in args.only.split(",")]
     with tempfile.TemporaryDirectory(prefix="cutout-memory-") as workdir:
         points = collect(sizes, chosen, Path(workdir))
     model = fit_model(points)
@@ -431,6 +462,8 @@ TIER_SCENARIOS = (
     "alpha-png>jpeg",
     "edge-png>jpeg+crop",
     "alpha-png>webp",
+    "padded-png>jpeg",
+    "padded-rotated-jpeg>png",
 )
 
 
@@ -445,11 +478,15 @@ def command_tiers(args: argparse.Namespace) -> int:
         for memory_mb in (int(t) for t in args.tiers.split(",")):
             tier = MemoryTier.for_memory(memory_mb)
             for name in TIER_SCENARIOS:
+                if args.only and name not in args.only.split(","):
+                    continue
                 scenario = by_name[name]
                 output = OutputFormat.PNG if scenario.output == "mask" else scenario.output
                 pixels = tier.pixel_cap(OutputFormat(output))
                 path = Path(workdir) / f"tier{suffix_of(scenario)}"
-                input_bytes = make_image(scenario, pixels, path)
+                padding = scenario.variant.startswith("padded")
+                pad_to = tier.max_input_bytes - 64 if padding else 0
+                input_bytes = make_image(scenario, pixels, path, pad_to)
                 if input_bytes > tier.max_input_bytes:  # then the byte cap is what binds
                     pixels = int(pixels * tier.max_input_bytes / input_bytes * 0.98)
                     input_bytes = make_image(scenario, pixels, path)
@@ -604,6 +641,7 @@ def main() -> int:
     fit.add_argument("--json", help="write the raw points here")
     tiers = sub.add_parser("tiers", help="peak RSS at each tier's largest admitted image")
     tiers.add_argument("--tiers", default="512,1024,2048")
+    tiers.add_argument("--only", default="", help="path names, comma separated")
     rembg = sub.add_parser("rembg", help="12 MP JPEG: cutout against rembg 2.0.86")
     rembg.add_argument("--rembg-python", required=True, help="the interpreter that has rembg")
     rembg.add_argument("--runs", type=int, default=3)

@@ -7,7 +7,7 @@ import struct
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from handler.encode import WEBP_MAX_SIDE
 from handler.errors import (
@@ -30,6 +30,9 @@ _ORIENTATION_TAG = 0x0112
 Image.init()  # register every plugin now, so `formats=` finds WEBP, TIFF and MPO
 # Our own caps decide; Pillow's global bomb guard would otherwise warn or raise first.
 Image.MAX_IMAGE_PIXELS = None
+# PNG text chunks may decompress to 64 MB by Pillow's default, whatever the file's size: a
+# zTXt bomb would sit outside the memory model. 4 MiB is far beyond any real image's text.
+PngImagePlugin.MAX_TEXT_MEMORY = 4 * 1024 * 1024
 
 _KNOWN_NON_IMAGES = (
     (b"%PDF", "a PDF document"),

@@ -16,6 +16,12 @@ from handler.strips import strips
 # which stays within the parity bounds against rembg's full-size LANCZOS (see tests/test_parity.py).
 MODEL_DRAFT_SIDE = 1024
 
+# What decoding keeps of a file's metadata while it needs it: orientation (EXIF, or XMP)
+# and palette transparency, each only up to a size no real image comes near.
+_ORIENTATION_AND_TRANSPARENCY = frozenset(
+    {"exif", "xmp", "XML:com.adobe.xmp", "Raw profile type exif", "transparency"}
+)
+_KEPT_BYTES = 1 << 20
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error)
 _WIDE_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
 
@@ -36,10 +42,11 @@ def decode(data: bytes, header: ImageHeader, *, draft_side: int | None = None) -
             if draft_side is not None and header.is_jpeg:
                 image.draft("RGB", (draft_side, draft_side))
             image.load()
+            drop_metadata(image, keep=_ORIENTATION_AND_TRANSPARENCY)
             ImageOps.exif_transpose(image, in_place=True)
             if image.mode in _WIDE_MODES:
                 image = to_eight_bit(image)
-            return normalise_mode(image)
+            return drop_metadata(normalise_mode(image))
     except _DECODE_ERRORS as exc:
         raise CorruptImageError(
             f"the {header.format} image could not be decoded ({_reason(exc)})"
@@ -58,6 +65,30 @@ def normalise_mode(image: Image.Image) -> Image.Image:
     if mode == "P":
         return image.convert("RGBA" if "transparency" in image.info else "RGB")
     return image.convert("RGB")
+
+
+def drop_metadata(image: Image.Image, *, keep: frozenset[str] = frozenset()) -> Image.Image:
+    """Keep the pixels only: forget EXIF, ICC, text, JPEG APP segments and private PNG chunks.
+
+    cutout never writes them (see encode), and a hostile file can make them as large as the
+    file itself: a copy that would otherwise live as long as the decoded image. `keep` names
+    `info` entries to keep when they are small (what orientation and transparency need).
+    """
+    kept = {
+        name: value
+        for name, value in image.info.items()
+        if name in keep and len(value if isinstance(value, bytes | str) else b"") <= _KEPT_BYTES
+    }
+    image.info.clear()
+    image.info.update(kept)
+    for name in ("applist", "private_chunks"):
+        segments = getattr(image, name, None)
+        if isinstance(segments, list):
+            segments.clear()
+    app = getattr(image, "app", None)
+    if isinstance(app, dict):
+        app.clear()
+    return image
 
 
 def model_view(image: Image.Image) -> Image.Image:

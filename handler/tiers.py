@@ -2,15 +2,19 @@
 
 The memory model, measured by bench/memory_model.py (data and fit in docs/memory.md):
 
-    peak_mb = max(INFERENCE_PEAK_MB + held, BASE_MB + bytes_per_pixel * pixels / MiB)
+    peak_mb = max(INFERENCE_PEAK_MB + held,
+                  BASE_MB + bytes_per_pixel * pixels / MiB,
+                  BASE_MB + 4 * pixels / MiB + 2 * input_bytes / MiB)
               + input_bytes / MiB
 
-A request has two phases that never overlap. The model runs first, on a reduced picture,
-with at most HELD_DECODE_MB of decoded image alive (the pipeline frees and later re-decodes
+A request has phases that never overlap. The model runs first, on a reduced picture, with
+at most HELD_DECODE_MB of decoded image alive (the pipeline frees and later re-decodes
 anything bigger); its working set is returned when it finishes. Then the full-size work
 (decode, compose, encode) runs at `bytes_per_pixel`, which is the worst measured path: PNG,
 JPEG and mask outputs share one figure, WebP (whose encoder alone needs several times more)
-has its own. The encoded input is held throughout.
+has its own. The encoded input is held throughout, and a hostile file can make Pillow read
+part of it twice more for a moment while decoding (unknown PNG chunks are read in blocks and
+joined); that is the third term.
 """
 
 from __future__ import annotations
@@ -35,7 +39,11 @@ HELD_DECODE_MB = 32.0
 # Plan for this share of the tier; the rest is headroom for the fit's error and the runtime.
 USABLE_SHARE = 0.85
 # Share of the image budget kept for the encoded input, which is held for the whole request.
+# At most 5/23, so that the decode-time term (4 px + 3 input) at both caps fits the same room
+# as the full-size term (9 px + input): the caps hold for inputs padded to the byte cap.
 INPUT_SHARE = 0.2
+# Extra copies of the input Pillow may hold for a moment while decoding a hostile file.
+INPUT_TRANSIENT_COPIES = 2
 
 
 @dataclass(frozen=True)
@@ -102,7 +110,9 @@ def estimated_peak_mb(
 ) -> float:
     """The memory model: whole-process peak RSS in MiB for one image."""
     per_pixel = WEBP_BYTES_PER_PIXEL if output is OutputFormat.WEBP else BYTES_PER_PIXEL
-    held_mb = min(HELD_DECODE_MB, DECODED_BYTES_PER_PIXEL * pixels / MIB)
-    inference_mb = INFERENCE_PEAK_MB + held_mb
+    decoded_mb = DECODED_BYTES_PER_PIXEL * pixels / MIB
+    input_mb = input_bytes / MIB
+    inference_mb = INFERENCE_PEAK_MB + min(HELD_DECODE_MB, decoded_mb)
     full_size_mb = BASE_MB + per_pixel * pixels / MIB
-    return max(inference_mb, full_size_mb) + input_bytes / MIB
+    decoding_mb = BASE_MB + decoded_mb + INPUT_TRANSIENT_COPIES * input_mb
+    return max(inference_mb, full_size_mb, decoding_mb) + input_mb
