@@ -6,7 +6,7 @@ import io
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from handler.errors import (
     CorruptImageError,
@@ -15,6 +15,7 @@ from handler.errors import (
     PayloadTooLargeError,
     UnsupportedFormatError,
 )
+from handler.options import OutputFormat
 from handler.tiers import MemoryTier
 
 # Pillow plugin names we let Image.open try; the JPEG plugin also opens MPO (phone JPEGs).
@@ -28,6 +29,9 @@ Image.init()  # register every plugin now, so `formats=` finds WEBP, TIFF and MP
 # Pillow's bomb guard follows the tier's cap, set on every admit (guard_pillow_allocations);
 # its default (~179 MP, with warnings from ~89 MP) would refuse images the larger tiers admit.
 Image.MAX_IMAGE_PIXELS = None
+# PNG text chunks may decompress to 64 MB by Pillow's default, whatever the file's size: a
+# zTXt bomb would sit outside the memory model. 4 MiB is far beyond any real image's text.
+PngImagePlugin.MAX_TEXT_MEMORY = 4 * 1024 * 1024
 
 _KNOWN_NON_IMAGES = (
     (b"%PDF", "a PDF document"),
@@ -120,8 +124,12 @@ def describe_non_image(data: bytes) -> str:
     return "not an image cutout can read"
 
 
-def admit(data: bytes, tier: MemoryTier) -> ImageHeader:
-    """Check size caps and format from the header; raise a CutoutError to refuse."""
+def admit(data: bytes, tier: MemoryTier, *, output: OutputFormat = OutputFormat.PNG) -> ImageHeader:
+    """Check size caps and format from the header; raise a CutoutError to refuse.
+
+    The pixel cap is checked before anything else is read from the file, so a decompression
+    bomb costs a header parse. `output` matters because WebP encoding needs more memory.
+    """
     if not data:
         raise EmptyBodyError("the request has no image: send the image bytes as the body")
     if len(data) > tier.max_input_bytes:
@@ -143,8 +151,8 @@ def admit(data: bytes, tier: MemoryTier) -> ImageHeader:
         raise _unsupported(data) from None
     except Image.DecompressionBombError:
         raise ImageTooLargeError(
-            f"the image declares more than the {tier.max_pixels / 1e6:.1f} MP the cap at "
-            f"{tier.memory_mb} MB allows"
+            "the image declares more pixels than allowed; the cap at "
+            f"{tier.memory_mb} MB is {tier.max_pixels / 1e6:.1f} MP"
         ) from None
     except MemoryError:
         raise
@@ -160,10 +168,11 @@ def admit(data: bytes, tier: MemoryTier) -> ImageHeader:
         if width <= 0 or height <= 0:
             raise CorruptImageError(f"the image declares an empty size {width}x{height}")
         # The caps come before anything else is read: metadata can cost a decode (see below).
-        if width * height > tier.max_pixels:
+        cap = tier.pixel_cap(output)
+        if width * height > cap:
             raise ImageTooLargeError(
-                f"the image is {width}x{height} ({width * height / 1e6:.1f} MP); the cap at "
-                f"{tier.memory_mb} MB is {tier.max_pixels / 1e6:.1f} MP"
+                f"the image is {width}x{height} ({width * height / 1e6:.1f} MP); the cap "
+                f"{_cap_scope(tier, output)}at {tier.memory_mb} MB is {cap / 1e6:.1f} MP"
             )
         header = ImageHeader(
             format=str(image.format),
@@ -173,6 +182,10 @@ def admit(data: bytes, tier: MemoryTier) -> ImageHeader:
             orientation=_orientation(image),
         )
     return header
+
+
+def _cap_scope(tier: MemoryTier, output: OutputFormat) -> str:
+    return f"for {output.name} output " if tier.pixel_cap(output) < tier.max_pixels else ""
 
 
 def _unsupported(data: bytes) -> UnsupportedFormatError:

@@ -1,45 +1,84 @@
-"""Composition: the full-size mask, then a cutout, a coloured background or the mask alone."""
+"""Composition: the full-size mask, then a cutout, a coloured background or the mask alone.
+
+`compose` works in place on the decoded image, one horizontal strip at a time, so a cutout
+costs the decoded image plus its mask and one strip, not two or three more full-size copies.
+Each strip goes through the same whole-image functions (`naive_cutout`, `on_background`) that
+a simple version would call on the whole picture, and every one of them works pixel by pixel,
+so the result is the same to the last bit.
+"""
 
 from __future__ import annotations
 
 from PIL import Image, ImageChops
 
 from handler.options import RemoveOptions, Rgba
+from handler.strips import Box, strips
 
 # Mask values at or below this count as background when finding the subject's bounding box.
 CROP_THRESHOLD = 10
 
 
 def upscale_mask(mask: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """The 320x320 mask at the image's size (LANCZOS, as rembg)."""
+    """The 320x320 mask at the image's size (LANCZOS, as rembg).
+
+    One whole-image resize: resizing strips with a source box is not bit-identical to it.
+    """
     return mask.resize(size, Image.Resampling.LANCZOS)
 
 
+def effective_mask(mask: Image.Image, image: Image.Image) -> Image.Image:
+    """The mask with the input's own transparency multiplied in (for RGBA images)."""
+    if image.mode != "RGBA":
+        return mask
+    return ImageChops.multiply(mask, image.getchannel("A"))
+
+
 def subject_box(
-    mask: Image.Image, margin: int, threshold: int = CROP_THRESHOLD
-) -> tuple[int, int, int, int] | None:
-    """Bounding box of the subject plus a margin, clamped to the image; None if no subject."""
-    box = mask.point(lambda v: 255 if v > threshold else 0).getbbox()
-    if box is None:
+    mask: Image.Image,
+    margin: int,
+    threshold: int = CROP_THRESHOLD,
+    *,
+    image: Image.Image | None = None,
+    rows: int | None = None,
+) -> Box | None:
+    """Bounding box of the subject plus a margin, clamped to the image; None if no subject.
+
+    With `image`, its own alpha counts too (as in `effective_mask`). Works strip by strip.
+    """
+    table = [255 if v > threshold else 0 for v in range(256)]
+    found: list[Box] = []
+    for box in strips(mask.size, rows=rows):
+        part = mask.crop(box)
+        if image is not None:
+            part = effective_mask(part, image.crop(box))
+        inside = part.point(table).getbbox()
+        if inside is not None:
+            found.append((inside[0], box[1] + inside[1], inside[2], box[1] + inside[3]))
+    if not found:
         return None
-    left, top, right, bottom = box
     width, height = mask.size
     return (
-        max(0, left - margin),
-        max(0, top - margin),
-        min(width, right + margin),
-        min(height, bottom + margin),
+        max(0, min(b[0] for b in found) - margin),
+        max(0, min(b[1] for b in found) - margin),
+        min(width, max(b[2] for b in found) + margin),
+        min(height, max(b[3] for b in found) + margin),
     )
 
 
 def naive_cutout(image: Image.Image, mask: Image.Image) -> Image.Image:
-    """RGBA with the mask as alpha and colour blended towards transparent black (rembg's)."""
+    """RGBA with the mask as alpha and colour blended towards transparent black (rembg's).
+
+    An RGBA input keeps its own transparency: alpha is its alpha times the mask, as in rembg.
+    """
     empty = Image.new("RGBA", image.size, 0)
     return Image.composite(image, empty, mask)
 
 
 def on_background(image: Image.Image, mask: Image.Image, color: Rgba) -> Image.Image:
-    """The subject over a solid colour: RGB when the colour is opaque, else RGBA."""
+    """The subject over a solid colour: RGB when the colour is opaque, else RGBA.
+
+    `mask` is the effective mask (see `effective_mask`).
+    """
     if color[3] == 255:
         background = Image.new("RGB", image.size, color[:3])
         return Image.composite(image.convert("RGB"), background, mask)
@@ -48,16 +87,55 @@ def on_background(image: Image.Image, mask: Image.Image, color: Rgba) -> Image.I
     return Image.alpha_composite(Image.new("RGBA", image.size, color), subject)
 
 
-def compose(image: Image.Image, mask: Image.Image, options: RemoveOptions) -> Image.Image:
-    """Cut an RGB/RGBA image out with its full-size mask: crop, then colour or transparency."""
-    if image.mode == "RGBA":
-        # The input's own transparency stays transparent in the cutout.
-        mask = ImageChops.multiply(mask, image.getchannel("A"))
-    if options.crop:
-        box = subject_box(mask, options.crop_margin)
-        if box is not None:
-            mask = mask.crop(box)
-            image = image.crop(box)
-    if options.bg_color is not None:
-        return on_background(image, mask, options.bg_color)
-    return naive_cutout(image, mask)
+def crop_box(
+    image: Image.Image, mask: Image.Image, options: RemoveOptions, *, rows: int | None = None
+) -> Box | None:
+    """Where to crop for these options: None unless asked and smaller than the image.
+
+    Callers that hold the only reference to a large image crop it themselves with this box
+    before compose() (the mask first), so the uncropped image is freed as the crop is made.
+    """
+    if not options.crop:
+        return None
+    alpha_source = image if image.mode == "RGBA" else None
+    box = subject_box(mask, options.crop_margin, image=alpha_source, rows=rows)
+    return None if box is None or box == (0, 0, *image.size) else box
+
+
+def compose(
+    image: Image.Image, mask: Image.Image, options: RemoveOptions, *, rows: int | None = None
+) -> Image.Image:
+    """Cut an RGB/RGBA image out with its full-size mask: crop, then colour or transparency.
+
+    Consumes `image`: the result is `image` itself changed in place (or a crop of it), except
+    for an RGBA image on an opaque colour, whose RGB result is a new image. `rows` sets the
+    strip height (tests use it to reach awkward sizes).
+    """
+    box = crop_box(image, mask, options, rows=rows)
+    if box is not None:
+        image, mask = image.crop(box), mask.crop(box)
+    color = options.bg_color
+    if color is not None and color[3] == 255 and image.mode == "RGBA":
+        return _opaque_from_rgba(image, mask, color, rows)
+    if image.mode == "RGB" and (color is None or color[3] != 255):
+        image.putalpha(255)  # RGB to RGBA in place: Pillow keeps RGB in four bytes a pixel
+    for box in strips(image.size, rows=rows):
+        part = image.crop(box)
+        part_mask = mask.crop(box)
+        if color is None:
+            done = naive_cutout(part, part_mask)
+        else:
+            done = on_background(part, effective_mask(part_mask, part), color)
+        image.paste(done, box)
+    return image
+
+
+def _opaque_from_rgba(
+    image: Image.Image, mask: Image.Image, color: Rgba, rows: int | None
+) -> Image.Image:
+    """An RGBA image on an opaque colour: a new RGB image (Pillow cannot drop alpha in place)."""
+    out = Image.new("RGB", image.size)
+    for box in strips(image.size, rows=rows):
+        part = image.crop(box)
+        out.paste(on_background(part, effective_mask(mask.crop(box), part), color), box)
+    return out

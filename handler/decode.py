@@ -10,15 +10,20 @@ from PIL import Image
 
 from handler.admit import ImageHeader, open_image
 from handler.errors import CorruptImageError
+from handler.strips import strips
 
 # The model input is 320x320; decode large JPEGs at a DCT scale that keeps >= 1024 px per side,
 # which stays within the parity bounds against rembg's full-size LANCZOS (see tests/test_parity.py).
 MODEL_DRAFT_SIDE = 1024
 
+# What decoding keeps of a file's metadata while it needs it: palette transparency, only up to
+# a size no real image comes near (orientation comes from admit's header read).
+_TRANSPARENCY = frozenset({"transparency"})
+_KEPT_BYTES = 1 << 20
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error)
 # Pillow's plugins raise other types too on hostile bytes (atheris found a TypeError from a TIFF
 # whose strip offsets are rationals); while decoding, any of them is the file's fault.
-_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+_WIDE_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
 # What ImageOps.exif_transpose does for each EXIF orientation.
 _TRANSPOSE_FOR_ORIENTATION = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -36,7 +41,9 @@ def decode(data: bytes, header: ImageHeader, *, draft_side: int | None = None) -
 
     With `draft_side`, a JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) that keeps
     both sides at least that long; other formats ignore it. Transparency survives as RGBA;
-    every other mode (L, P, CMYK, 16-bit, ...) becomes RGB.
+    every other mode (L, P, CMYK, 16-bit, ...) becomes RGB. Wide samples (16-bit, 32-bit,
+    float) are brought to 8 bits strip by strip before the RGB conversion, so no full-size
+    float array is made and the wide decode is freed first.
     """
     try:
         with warnings.catch_warnings():
@@ -45,8 +52,11 @@ def decode(data: bytes, header: ImageHeader, *, draft_side: int | None = None) -
             if draft_side is not None and header.is_jpeg:
                 image.draft("RGB", (draft_side, draft_side))
             image.load()
+            drop_metadata(image, keep=_TRANSPARENCY)
             image = orient(image, header.orientation)  # rebinding frees the unrotated copy
-            return normalise_mode(image)
+            if image.mode in _WIDE_MODES:
+                image = to_eight_bit(image)
+            return drop_metadata(normalise_mode(image))
     except MemoryError:
         raise
     except Exception as exc:
@@ -68,8 +78,8 @@ def normalise_mode(image: Image.Image) -> Image.Image:
     mode = image.mode
     if mode in ("RGB", "RGBA"):
         return image
-    if mode in _SIXTEEN_BIT_MODES or mode == "F":
-        return _to_eight_bit(image).convert("RGB")
+    if mode in _WIDE_MODES:
+        return to_eight_bit(image).convert("RGB")
     if mode in ("LA", "PA", "RGBa", "La"):
         return image.convert("RGBA")
     if mode == "P":
@@ -77,21 +87,64 @@ def normalise_mode(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def drop_metadata(image: Image.Image, *, keep: frozenset[str] = frozenset()) -> Image.Image:
+    """Keep the pixels only: forget EXIF, ICC, text, JPEG APP segments and private PNG chunks.
+
+    cutout never writes them (see encode), and a hostile file can make them as large as the
+    file itself: a copy that would otherwise live as long as the decoded image. `keep` names
+    `info` entries to keep when they are small (what orientation and transparency need).
+    """
+    kept = {
+        name: value
+        for name, value in image.info.items()
+        if name in keep and len(value if isinstance(value, bytes | str) else b"") <= _KEPT_BYTES
+    }
+    image.info.clear()
+    image.info.update(kept)
+    for name in ("applist", "private_chunks"):
+        segments = getattr(image, name, None)
+        if isinstance(segments, list):
+            segments.clear()
+    app = getattr(image, "app", None)
+    if isinstance(app, dict):
+        app.clear()
+    return image
+
+
 def model_view(image: Image.Image) -> Image.Image:
-    """The RGB picture the model sees (alpha dropped, as rembg's `convert("RGB")` does)."""
+    """The RGB picture the model sees (alpha dropped, as rembg's `convert("RGB")` does).
+
+    For RGBA this is a full-size copy: converting strip by strip would only give the same
+    pixels if Pillow's resize always ran its horizontal pass first, and it does not.
+    """
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-def _to_eight_bit(image: Image.Image) -> Image.Image:
-    """Scale 16-bit and 32-bit grey to 8 bits (Pillow's own conversion clips at 255)."""
-    values = np.nan_to_num(np.asarray(image, dtype=np.float32))
+def to_eight_bit(image: Image.Image) -> Image.Image:
+    """Grey 16-bit, 32-bit or float to 8-bit "L", scaled rather than clipped.
+
+    Pillow's own conversion clips at 255. 16-bit data is scaled from 65535; "I" and "F" carry
+    no declared range, so 8-bit data stays and anything wider is scaled from 65535. Works in
+    strips (float32, as a whole-image version would) so no full-size float array exists.
+    """
     if image.mode.startswith("I;16"):
         top = 65535.0
-    else:  # "I" and "F" carry no declared range: 8-bit data stays, anything wider is scaled
-        peak = float(values.max(initial=0.0))
+    else:
+        peak = max(
+            (float(np.nan_to_num(_strip_values(image, box)).max(initial=0.0)))
+            for box in strips(image.size, bytes_per_pixel=4)
+        )
         top = 65535.0 if peak > 255.0 else 255.0
-    scaled = np.clip(values * (255.0 / top), 0.0, 255.0)
-    return Image.fromarray(scaled.astype(np.uint8))
+    out = Image.new("L", image.size)
+    for box in strips(image.size, bytes_per_pixel=4):
+        values = np.nan_to_num(_strip_values(image, box))
+        scaled = np.clip(values * (255.0 / top), 0.0, 255.0)
+        out.paste(Image.fromarray(scaled.astype(np.uint8)), box[:2])
+    return out
+
+
+def _strip_values(image: Image.Image, box: tuple[int, int, int, int]) -> np.ndarray:
+    return np.asarray(image.crop(box), dtype=np.float32)
 
 
 def _reason(exc: BaseException) -> str:

@@ -13,6 +13,8 @@ PNG_COMPRESS_LEVEL = 1
 WEBP_QUALITY = 90
 WEBP_METHOD = 4
 JPEG_QUALITY = 90
+# The WebP format holds at most this many pixels a side (admission refuses bigger early).
+WEBP_MAX_SIDE = 16383
 # Pillow copies ICC, EXIF and XMP from `image.info` unless told otherwise: say "none" explicitly.
 _NO_METADATA = {"icc_profile": None, "exif": b"", "xmp": b""}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from handler.allocator import return_large_blocks
 from handler.cache import LocalDiskCache, NoCache, ResultCache
 from handler.predict import SessionTuning, U2NetModel, load_model
 from handler.service import CutoutService
@@ -29,6 +30,7 @@ def build_service(settings: Settings, model: U2NetModel) -> CutoutService:
     )
 
 
+return_large_blocks()
 settings = Settings.from_env()
 model = load_model(settings.model_path, SessionTuning(intra_op_threads=settings.threads))
 service = build_service(settings, model)

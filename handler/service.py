@@ -14,7 +14,7 @@ from handler.errors import ImageTooLargeError, ProcessingTimeoutError, TooLargeF
 from handler.options import RemoveOptions
 from handler.pipeline import render
 from handler.predict import U2NetModel
-from handler.tiers import BYTES_PER_PIXEL, MemoryTier
+from handler.tiers import MemoryTier
 
 # A child of the Powertools "cutout" logger: same JSON format, no Powertools import here.
 logger = logging.getLogger(f"cutout.{__name__}")
@@ -86,7 +86,7 @@ class CutoutService:
         before any work, instead of timing out half done.
         """
         started = time.perf_counter()
-        header = admit(data, self.tier)
+        header = admit(data, self.tier, output=options.format)
         key = self.key_for(data, options)
         cached, cache_error = self._lookup(key)
         if cached is not None:
@@ -99,7 +99,9 @@ class CutoutService:
                 timings_ms={"cache": (time.perf_counter() - started) * 1000.0},
             )
         refuse_unfinishable(header, options, time_budget_s)
-        with self.budget.reserve(int(header.pixels * BYTES_PER_PIXEL)):
+        # Reserved before decoding: what this image adds to the process at its peak.
+        estimate = self.tier.estimated_bytes(header.pixels, len(data), options.format)
+        with self.budget.reserve(estimate):
             rendered = render(data, header, options, model=self.model)
         metadata = {
             "model": self.model.model_id,

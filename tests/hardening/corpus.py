@@ -20,8 +20,11 @@ from PIL import Image
 from handler.tiers import MemoryTier
 from tests.support import encode_image, photo
 
-# 256 MB: ~1.3 MP and 4 MiB. Every hostile case is over any tier's caps or broken in itself.
-CORPUS_TIER = MemoryTier.for_memory(256)
+# Small caps (1.3 MP, 4 MiB) keep the over-cap body small; every hostile case is over any
+# tier's caps or broken in itself. Explicit, not a tier from the model: 256 MB holds no image.
+CORPUS_TIER = MemoryTier(
+    memory_mb=256, max_pixels=1_300_000, max_input_bytes=4 * 1024 * 1024, max_webp_pixels=1_300_000
+)
 BOMB_SIDE = 30_000
 HUGE_SIDE = 65_000
 _ORIENTATION_TAG = 0x0112

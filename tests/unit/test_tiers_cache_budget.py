@@ -7,19 +7,46 @@ import pytest
 from handler.budget import MemoryBudget
 from handler.cache import CachedResult, CacheKey, LocalDiskCache
 from handler.errors import OverloadedError
-from handler.options import RemoveOptions
-from handler.tiers import MemoryTier
+from handler.options import OutputFormat, RemoveOptions
+from handler.tiers import BASE_MB, BYTES_PER_PIXEL, MIB, MemoryTier, estimated_peak_mb
 
 
 def test_caps_grow_with_memory_and_keep_headroom() -> None:
     tiers = [MemoryTier.for_memory(mb) for mb in (512, 1024, 2048, 10240)]
     assert [t.max_pixels for t in tiers] == sorted(t.max_pixels for t in tiers)
     for t in tiers:
-        assert t.estimated_peak_mb(t.max_pixels) <= 0.9 * t.memory_mb
+        for output in OutputFormat:
+            peak = t.estimated_peak_mb(t.pixel_cap(output), t.max_input_bytes, output)
+            assert peak <= 0.9 * t.memory_mb
+
+
+@pytest.mark.parametrize("memory_mb,megapixels", [(512, 16), (1024, 40), (2048, 80)])
+def test_caps_meet_the_tier_goals(memory_mb: int, megapixels: int) -> None:
+    assert MemoryTier.for_memory(memory_mb).max_pixels >= megapixels * 1_000_000
+
+
+def test_webp_has_its_own_lower_cap() -> None:
+    tier = MemoryTier.for_memory(1024)
+    assert 0 < tier.pixel_cap(OutputFormat.WEBP) < tier.pixel_cap(OutputFormat.PNG)
+    assert tier.pixel_cap(OutputFormat.JPEG) == tier.max_pixels
+    assert tier.as_dict()["max_webp_pixels"] == tier.pixel_cap(OutputFormat.WEBP)
+    plain = MemoryTier(memory_mb=64, max_pixels=10, max_input_bytes=10)
+    assert plain.pixel_cap(OutputFormat.WEBP) == 10
+
+
+def test_the_model_has_an_inference_floor_and_counts_the_input() -> None:
+    assert estimated_peak_mb(1) == pytest.approx(estimated_peak_mb(1000), abs=0.1)
+    assert estimated_peak_mb(1, input_bytes=10 * MIB) == pytest.approx(
+        estimated_peak_mb(1) + 10, abs=1e-6
+    )
+    big = 400_000_000
+    assert estimated_peak_mb(big) == pytest.approx(BASE_MB + BYTES_PER_PIXEL * big / MIB)
 
 
 def test_a_tier_too_small_for_the_runtime_admits_nothing() -> None:
-    assert MemoryTier.for_memory(128).max_pixels == 0
+    tier = MemoryTier.for_memory(128)
+    assert tier.max_pixels == 0 and tier.max_input_bytes == 0
+    assert tier.pixel_cap(OutputFormat.WEBP) == 0
 
 
 def test_cache_key_covers_input_model_and_options() -> None:
