@@ -131,6 +131,8 @@ def warm(
 ) -> dict[str, Raw]:
     """Per image: seconds per warm call of each tool, and of each tool's bare session.run.
 
+    For cutout also its pipeline's own stage timings, as `stage:<name>` series.
+
     Both tools stay loaded in their own process; each call is timed inside the worker, so
     the pipe between processes is not counted.
     """
@@ -138,6 +140,7 @@ def warm(
         image.name: {key: [] for t in tools for key in (t.name, f"{t.name}_bare")}
         for image in images
     }
+    stages: dict[str, Raw] = {image.name: {} for image in images}
     with servers(tools, cpus) as running:
         for server in running:  # one untimed pass: first-call allocations, page cache
             for image in images:
@@ -149,8 +152,14 @@ def warm(
                     continue
                 for server in alternating(running, r):
                     name = server.tool.name
-                    result[image.name][name].append(server.ask("remove", image.path)["s"])
+                    answer = server.ask("remove", image.path)
+                    result[image.name][name].append(answer["s"])
+                    for stage, ms in answer["stages_ms"].items():
+                        stages[image.name].setdefault(stage, []).append(ms / 1000)
                     result[image.name][f"{name}_bare"].append(server.ask("bare", image.path)["s"])
+    for name, per_stage in stages.items():
+        for stage, seconds in per_stage.items():
+            result[name][f"stage:{stage}"] = seconds
     return result
 
 

@@ -254,6 +254,17 @@ def render(results: Results) -> str:
             out.append(f"\n### {label.capitalize()}\n")
             out.append(_warm_table(results, results["warm"][cores]))
             out.append("\n")
+    stage_table = _stage_table(results)
+    if stage_table:
+        out.append("\n### Where cutout's time goes (both cores, medians)\n")
+        out.append(
+            "The pipeline's own stage timings (the `Server-Timing` header's). *inference* "
+            "includes the 320x320 LANCZOS resize and normalisation before `session.run` and the "
+            "mask scaling after it; *other* is the service around the pipeline (admit, the "
+            "sha256 cache key, the memory budget).\n"
+        )
+        out.append(stage_table)
+        out.append("\n")
     out.append("\n## Whole processes: cold start, batch, import\n")
     out.append(_process_table(results))
     out.append("\n\n## Peak RSS against megapixels\n")
@@ -327,6 +338,40 @@ def _warm_table(results: Results, warm: dict[str, dict[str, list[float]]]) -> st
             "rembg / its bare",
             "n",
         ],
+        rows,
+    )
+
+
+STAGES = ("decode", "inference", "compose", "encode")
+
+
+def _stage_table(results: Results) -> str:
+    warm = results["warm"]["2"]
+    megapixels = image_megapixels(results)
+    rows = []
+    for name, per_image in warm.items():
+        if not all(f"stage:{s}" in per_image for s in ("inference", "encode")):
+            continue
+        total = Summary.of(per_image["cutout"]).median
+        medians = {
+            s: Summary.of(per_image[f"stage:{s}"]).median if f"stage:{s}" in per_image else 0.0
+            for s in STAGES
+        }
+        bare = Summary.of(per_image["cutout_bare"]).median
+        rows.append(
+            [
+                name,
+                f"{megapixels[name]:.2f}",
+                ms(total),
+                *(ms(medians[s]) for s in STAGES),
+                ms(max(total - sum(medians.values()), 0.0)),
+                ms(bare),
+            ]
+        )
+    if not rows:
+        return ""
+    return table(
+        ["Image", "MP", "total", *STAGES, "other", "bare session.run"],
         rows,
     )
 

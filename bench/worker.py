@@ -57,9 +57,12 @@ class CutoutTool:
 
         self.service = runtime.service
         self.options = RemoveOptions.parse()
+        self.stages: dict[str, float] = {}
 
     def remove(self, data: bytes) -> bytes:
-        return self.service.remove(data, self.options).data
+        outcome = self.service.remove(data, self.options)
+        self.stages = outcome.timings_ms  # decode, inference, compose, encode (the pipeline's own)
+        return outcome.data
 
     def bare_feed(self, data: bytes) -> Any:
         from PIL import Image
@@ -83,6 +86,7 @@ class RembgTool:
 
         self._remove = remove
         self.session = new_session("u2netp")
+        self.stages: dict[str, float] = {}
 
     def remove(self, data: bytes) -> bytes:
         result = self._remove(data, session=self.session)
@@ -130,7 +134,7 @@ def serve(tool_name: str, out: TextIO) -> None:
             t0 = time.perf_counter()
             result = tool.remove(inputs[path])
             seconds = time.perf_counter() - t0
-            reply(out, {"s": seconds, "out_bytes": len(result)})
+            reply(out, {"s": seconds, "out_bytes": len(result), "stages_ms": tool.stages})
         elif request["op"] == "bare":
             if path not in feeds:
                 feeds[path] = tool.bare_feed(inputs[path])

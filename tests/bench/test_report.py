@@ -151,6 +151,17 @@ def test_report_renders_every_section() -> None:
     assert twelve.count("(OOM)") == 2
 
 
+def test_stage_table_shows_where_cutouts_time_goes() -> None:
+    results = synthetic()
+    stages = {"stage:decode": [0.01] * 3, "stage:inference": [0.18] * 3, "stage:encode": [0.02] * 3}
+    results["warm"]["2"]["car-1"] |= stages
+    text = report.render(results)
+    assert "Where cutout's time goes" in text
+    # total 220 ms = decode 10 + inference 180 + compose 0 + encode 20 + other 10
+    assert "| car-1 | 0.17 | 220 ms | 10 ms | 180 ms | 0 ms | 20 ms | 10 ms | 200 ms |" in text
+    assert "Where cutout's time goes" not in report.render(synthetic())
+
+
 def test_warm_soak_peak_marks_tiers_too_small_for_a_warm_instance() -> None:
     results = synthetic()
     results["soak"]["cutout"]["peak_mb"] = 700.0  # above 512 MB after many invocations
