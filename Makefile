@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.bench-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: setup model serve test lint typecheck pytest bench clean
+.PHONY: setup model serve test lint typecheck pytest bench clean deploy-lint layers requirements
 
 setup: $(STAMP) model
 
@@ -34,7 +34,24 @@ typecheck: setup
 pytest: setup
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+# The deployment files: both SAM templates (cfn-lint: no errors, no warnings) and the Dockerfile.
+deploy-lint: setup
+	$(BIN)/cfn-lint template.yaml template-snapstart.yaml
+	$(BIN)/hadolint Dockerfile
+
+# The zip + layers variant for template-snapstart.yaml: build/function.zip, build/layers/*.zip.
+layers: setup
+	$(BIN)/python layers/build_layers.py
+
+# Re-lock requirements/lambda.txt (exact versions and hashes) for the Lambda runtime, CPython 3.12.
+requirements: setup
+	$(BIN)/python -m pip install --quiet "uv>=0.5"
+	$(BIN)/uv pip compile requirements/lambda.in --quiet --generate-hashes \
+		--python-version 3.12 --python-platform x86_64-manylinux_2_28 \
+		--no-emit-package sympy --no-emit-package mpmath \
+		--custom-compile-command "make requirements" --output-file requirements/lambda.txt
+
+test: lint typecheck deploy-lint pytest
 
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"

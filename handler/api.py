@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message
@@ -19,11 +20,20 @@ from handler.errors import (
     MissingFileError,
     OverloadedError,
     PayloadTooLargeError,
+    ResultTooLargeError,
+    StorageUnavailableError,
+    UploadsDisabledError,
 )
+from handler.observability import RequestRecord, flush_local_metrics, record_failure, record_outcome
 from handler.options import RemoveOptions
 from handler.service import CutoutService, Outcome
+from handler.settings import Settings
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from handler.s3_media import MediaBucket
+
+# A child of the Powertools "cutout" logger: same JSON format, no Powertools import here.
+logger = logging.getLogger(f"cutout.{__name__}")
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
 _IMAGE_BODY = {
@@ -94,6 +104,24 @@ async def image_from_request(request: Request, cap: int) -> bytes:
     return data
 
 
+class UploadRequest(BaseModel):
+    """What a client declares before uploading straight to S3."""
+
+    content_type: str = Field(description="image/jpeg, image/png, image/webp, image/gif, ...")
+    content_length: int = Field(description="exact size in bytes of the file to upload")
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 If-None-Match: '*' or a list of (possibly weak) entity tags."""
+    candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in candidates or etag in candidates
+
+
+def tenant_of(request: Request) -> str:
+    """The tenant the auth layer put on the request, else anonymous."""
+    return str(getattr(request.state, "tenant", "anonymous"))
+
+
 def image_response(outcome: Outcome) -> Response:
     headers = {
         "ETag": outcome.etag,
@@ -104,8 +132,48 @@ def image_response(outcome: Outcome) -> Response:
     return Response(content=outcome.data, media_type=outcome.media_type, headers=headers)
 
 
-def create_app(service: CutoutService) -> FastAPI:
+def oversized_response(service: CutoutService, outcome: Outcome, settings: Settings) -> Response:
+    """A result over the inline limit: 303 to a presigned URL, or 413 when there is no bucket."""
+    url = None
+    if not outcome.cache_error:
+        try:
+            url = service.cache.result_url(outcome.key, settings.presign_ttl_seconds)
+        except Exception as exc:  # presigning is local signing; treat any failure as no URL
+            logger.warning("presigning failed: %s", type(exc).__name__)
+    if url is None:
+        raise ResultTooLargeError(
+            f"the result is {len(outcome.data)} bytes, over the inline limit of "
+            f"{settings.inline_limit_bytes} bytes; configure CUTOUT_CACHE_BUCKET for large "
+            "results, or ask for format=webp or a smaller image"
+        )
+    headers = {
+        "Location": url,
+        "ETag": outcome.etag,
+        "X-Cache": "HIT" if outcome.cache_hit else "MISS",
+    }
+    return Response(status_code=303, headers=headers)
+
+
+def media_bucket(settings: Settings) -> MediaBucket | None:
+    """The media bucket for presigned uploads and results, when one is configured."""
+    if not settings.media_bucket:
+        return None
+    from handler.s3_client import s3_client
+    from handler.s3_media import MediaBucket
+
+    return MediaBucket(
+        bucket=settings.media_bucket,
+        client=s3_client(),
+        input_prefix=settings.input_prefix,
+        output_prefix=settings.output_prefix,
+        ttl_seconds=settings.presign_ttl_seconds,
+    )
+
+
+def create_app(service: CutoutService, settings: Settings | None = None) -> FastAPI:
     """The FastAPI app around one service (one model, tier, cache and budget)."""
+    settings = settings or Settings()
+    media = media_bucket(settings)
     app = FastAPI(
         title="cutout",
         version=__version__,
@@ -152,6 +220,7 @@ def create_app(service: CutoutService) -> FastAPI:
             "version": __version__,
             "model": service.model.model_id,
             "cache": service.cache.name,
+            "uploads": media is not None,
             "limits": service.tier.as_dict(),
         }
 
@@ -170,11 +239,65 @@ def create_app(service: CutoutService) -> FastAPI:
         crop_margin: str | None = Query(None, description="pixels kept around the subject"),
     ) -> Response:
         """Remove the background of the image in the body (raw bytes or multipart `file`)."""
-        options = RemoveOptions.parse(
-            format=format, mask=mask, bg_color=bg_color, crop=crop, crop_margin=crop_margin
-        )
-        data = await image_from_request(request, service.tier.max_input_bytes)
-        outcome = await run_in_threadpool(service.remove, data, options)
-        return image_response(outcome)
+        record = RequestRecord(entry="api", tenant=tenant_of(request))
+        try:
+            options = RemoveOptions.parse(
+                format=format, mask=mask, bg_color=bg_color, crop=crop, crop_margin=crop_margin
+            )
+            data = await image_from_request(request, service.tier.max_input_bytes)
+            record.input_bytes = len(data)
+            etag = service.key_for(data, options).etag
+            if etag_matches(request.headers.get("if-none-match", ""), etag):
+                return Response(status_code=304, headers={"ETag": etag})
+            outcome = await run_in_threadpool(service.remove, data, options)
+            record_outcome(record, outcome)
+            if settings.inline_limit_bytes and len(outcome.data) > settings.inline_limit_bytes:
+                return oversized_response(service, outcome, settings)
+            return image_response(outcome)
+        except CutoutError as exc:
+            record_failure(record, exc)
+            raise
+        finally:
+            if "aws.event" not in request.scope:  # in Lambda, the handler's decorator flushes
+                flush_local_metrics()
+
+    @app.post("/v1/uploads", status_code=201)
+    async def create_upload(upload: UploadRequest) -> dict[str, Any]:
+        """A presigned S3 PUT for images over the request size limit; the S3 trigger then
+        writes the result, which GET /v1/results/{id} redirects to."""
+        if media is None:
+            raise UploadsDisabledError("uploads need CUTOUT_MEDIA_BUCKET to be configured")
+        try:
+            return await run_in_threadpool(
+                media.presign_upload,
+                upload.content_type,
+                upload.content_length,
+                service.tier.max_input_bytes,
+            )
+        except CutoutError:
+            raise
+        except Exception as exc:
+            raise StorageUnavailableError(
+                f"could not presign the upload ({type(exc).__name__})"
+            ) from None
+
+    @app.get("/v1/results/{result_id:path}", status_code=303, response_class=Response)
+    async def get_result(result_id: str) -> Response:
+        """303 to the finished cutout of an upload; 404 result_not_ready while it is pending."""
+        if media is None:
+            raise UploadsDisabledError("results need CUTOUT_MEDIA_BUCKET to be configured")
+        try:
+            url = await run_in_threadpool(media.result_url, result_id)
+        except CutoutError as exc:
+            if exc.code == "result_not_ready":
+                return JSONResponse(
+                    error_body(exc.code, exc.message), exc.status, headers={"Retry-After": "2"}
+                )
+            raise
+        except Exception as exc:
+            raise StorageUnavailableError(
+                f"could not look up the result ({type(exc).__name__})"
+            ) from None
+        return Response(status_code=303, headers={"Location": url})
 
     return app

@@ -57,6 +57,10 @@ class ResultCache(Protocol):
 
     def put(self, key: CacheKey, result: CachedResult) -> None: ...
 
+    def result_url(self, key: CacheKey, expires_s: int) -> str | None:
+        """A URL a client can fetch the stored result from, if the backend has one."""
+        ...
+
 
 class NoCache:
     """The cache switched off."""
@@ -67,6 +71,9 @@ class NoCache:
         return None
 
     def put(self, key: CacheKey, result: CachedResult) -> None:
+        return None
+
+    def result_url(self, key: CacheKey, expires_s: int) -> str | None:
         return None
 
 
@@ -103,6 +110,9 @@ class LocalDiskCache:
             "metadata": result.metadata,
         }
         _atomic_write(meta, json.dumps(info).encode())
+
+    def result_url(self, key: CacheKey, expires_s: int) -> str | None:
+        return None  # a local folder has no URL a remote client could use
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -85,3 +85,37 @@ class MalformedBodyError(CutoutError):
 class MissingFileError(CutoutError):
     code = "missing_file"
     status = 400
+
+
+class ResultNotReadyError(CutoutError):
+    code = "result_not_ready"
+    status = 404
+
+
+class ResultFailedError(CutoutError):
+    """A presigned upload was processed and refused; carries the trigger's own error code."""
+
+    status = 422
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class UploadsDisabledError(CutoutError):
+    code = "uploads_disabled"
+    status = 404
+
+
+class StorageUnavailableError(CutoutError):
+    """S3 failed for a step the answer depends on (not the best-effort cache)."""
+
+    code = "storage_unavailable"
+    status = 503
+
+
+class SourceMissingError(CutoutError):
+    """The S3 object a notification names is gone."""
+
+    code = "source_missing"
+    status = 404

@@ -47,7 +47,7 @@ class S3Cache:
             Metadata=result.metadata,
         )
 
-    def presigned_get(self, key: CacheKey, expires_s: int) -> str:
+    def result_url(self, key: CacheKey, expires_s: int) -> str | None:
         """A short-lived URL for a stored result (answers too large to send inline)."""
         url: str = self.client.generate_presigned_url(
             "get_object",

@@ -14,7 +14,8 @@ from handler.pipeline import render
 from handler.predict import U2NetModel
 from handler.tiers import BYTES_PER_PIXEL, MemoryTier
 
-logger = logging.getLogger(__name__)
+# A child of the Powertools "cutout" logger: same JSON format, no Powertools import here.
+logger = logging.getLogger(f"cutout.{__name__}")
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ CHECKOUT_MODEL_PATH = Path(__file__).resolve().parent.parent / "layers" / "model
 # Memory tier assumed when AWS_LAMBDA_FUNCTION_MEMORY_SIZE is absent (local runs).
 DEFAULT_MEMORY_MB = 2048
 # Base64 inflates by 4/3 and Lambda's response limit is 6 MB: keep raw results under ~4 MB.
+# Outside Lambda there is no such limit (0 = none) unless CUTOUT_INLINE_LIMIT_BYTES says so.
 DEFAULT_INLINE_LIMIT_BYTES = 4 * 1024 * 1024
 DEFAULT_PRESIGN_TTL_SECONDS = 900
 
@@ -77,7 +78,7 @@ class Settings:
     input_prefix: str = "uploads/"
     output_prefix: str = "cutouts/"
     api_keys: frozenset[str] = frozenset()
-    inline_limit_bytes: int = DEFAULT_INLINE_LIMIT_BYTES
+    inline_limit_bytes: int = 0
     presign_ttl_seconds: int = DEFAULT_PRESIGN_TTL_SECONDS
 
     @classmethod
@@ -105,6 +106,8 @@ class Settings:
             api_keys=frozenset(
                 k.strip() for k in env.get(API_KEYS_ENV, "").split(",") if k.strip()
             ),
-            inline_limit_bytes=_positive_int(env, INLINE_LIMIT_ENV, DEFAULT_INLINE_LIMIT_BYTES),
+            inline_limit_bytes=_positive_int(
+                env, INLINE_LIMIT_ENV, DEFAULT_INLINE_LIMIT_BYTES if in_lambda else 0
+            ),
             presign_ttl_seconds=_positive_int(env, PRESIGN_TTL_ENV, DEFAULT_PRESIGN_TTL_SECONDS),
         )

@@ -1,0 +1,178 @@
+"""Logs, metrics and traces (Powertools): one structured line and one metric set per request."""
+
+from __future__ import annotations
+
+import resource
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from handler.errors import CutoutError
+from handler.service import Outcome
+
+if TYPE_CHECKING:
+    from handler.s3_trigger import TriggerResult
+
+SERVICE_NAME = "cutout"
+NAMESPACE = "cutout"
+ANONYMOUS = "anonymous"
+_PAGE_SIZE = resource.getpagesize()
+# The local server records from worker threads; Powertools' metric set is a plain dict.
+_LOCK = threading.Lock()
+
+logger = Logger(service=SERVICE_NAME)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE_NAME)
+tracer = Tracer(service=SERVICE_NAME)  # disabled outside Lambda (and by POWERTOOLS_TRACE_DISABLED)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def current_rss_mb() -> float:
+    try:
+        resident_pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return resident_pages * _PAGE_SIZE / (1024.0 * 1024.0)
+    except OSError:  # not Linux: report the peak instead
+        return peak_rss_mb()
+
+
+@dataclass
+class RequestRecord:
+    """What one request did, gathered by the adapter and reported once at the end."""
+
+    entry: str
+    tenant: str = ANONYMOUS
+    input_bytes: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000.0
+
+
+def record_outcome(record: RequestRecord, outcome: Outcome) -> None:
+    """Metrics and the request log line for a served image."""
+    total_ms = record.elapsed_ms()
+    megapixels = outcome.header.megapixels
+    with _LOCK:
+        _add_outcome_metrics(outcome, total_ms)
+    _bill(record.tenant, megapixels)
+    logger.info(
+        "request served",
+        extra={
+            "entry": record.entry,
+            "outcome": "ok",
+            "tenant": record.tenant,
+            "input_bytes": record.input_bytes,
+            "output_bytes": len(outcome.data),
+            "format": outcome.header.format,
+            "width": outcome.header.width,
+            "height": outcome.header.height,
+            "cache": "hit" if outcome.cache_hit else "miss",
+            "timings_ms": {k: round(v, 1) for k, v in outcome.timings_ms.items()},
+            "total_ms": round(total_ms, 1),
+        },
+    )
+
+
+def _add_outcome_metrics(outcome: Outcome, total_ms: float) -> None:
+    megapixels = outcome.header.megapixels
+    metrics.add_metric(name="TotalMs", unit=MetricUnit.Milliseconds, value=total_ms)
+    for stage, ms in outcome.timings_ms.items():
+        metrics.add_metric(name=f"{stage.capitalize()}Ms", unit=MetricUnit.Milliseconds, value=ms)
+    metrics.add_metric(name="InputMegapixels", unit=MetricUnit.Count, value=megapixels)
+    cache_metric = "CacheHits" if outcome.cache_hit else "CacheMisses"
+    metrics.add_metric(name=cache_metric, unit=MetricUnit.Count, value=1)
+    if outcome.cache_error:
+        metrics.add_metric(name="CacheErrors", unit=MetricUnit.Count, value=1)
+    _add_memory_metrics()
+
+
+def record_failure(record: RequestRecord, error: CutoutError) -> None:
+    """Metrics and the request log line for a refused or failed request."""
+    total_ms = record.elapsed_ms()
+    kind = "ClientErrors" if error.status < 500 else "ServerErrors"
+    with _LOCK:
+        metrics.add_metric(name="TotalMs", unit=MetricUnit.Milliseconds, value=total_ms)
+        metrics.add_metric(name=kind, unit=MetricUnit.Count, value=1)
+        _add_memory_metrics()
+    log = logger.warning if error.status >= 500 else logger.info
+    log(
+        "request refused" if error.status < 500 else "request failed",
+        extra={
+            "entry": record.entry,
+            "outcome": error.code,
+            "status": error.status,
+            "tenant": record.tenant,
+            "input_bytes": record.input_bytes,
+            "total_ms": round(total_ms, 1),
+        },
+    )
+
+
+def record_cold_start(init_started: float, ready: float) -> None:
+    """InitDurationMs once per process: from the start of the package import to model loaded."""
+    with _LOCK:
+        metrics.add_metric(
+            name="InitDurationMs",
+            unit=MetricUnit.Milliseconds,
+            value=(ready - init_started) * 1000.0,
+        )
+
+
+def _add_memory_metrics() -> None:
+    metrics.add_metric(name="PeakMemoryMB", unit=MetricUnit.Megabytes, value=peak_rss_mb())
+    metrics.add_metric(name="RssMB", unit=MetricUnit.Megabytes, value=current_rss_mb())
+
+
+def _bill(tenant: str, megapixels: float) -> None:
+    """BilledMegapixels carries a per-request `tenant` dimension, so it is its own EMF blob."""
+    with single_metric(
+        name="BilledMegapixels",
+        unit=MetricUnit.Count,
+        value=megapixels,
+        namespace=NAMESPACE,
+        default_dimensions={**metrics.default_dimensions, "service": SERVICE_NAME},
+    ) as metric:
+        metric.add_dimension(name="tenant", value=tenant)
+
+
+@contextmanager
+def traced(name: str, **annotations: Any) -> Iterator[None]:
+    """An X-Ray subsegment when tracing is on; nothing otherwise."""
+    if tracer.disabled:
+        yield
+        return
+    with tracer.provider.in_subsegment(name) as subsegment:
+        for key, value in annotations.items():
+            subsegment.put_annotation(key, value)
+        yield
+
+
+def flush_local_metrics() -> None:
+    """Outside Lambda (the local server), publish this request's metrics now."""
+    with _LOCK:
+        if metrics.metric_set:
+            metrics.flush_metrics()
+
+
+def record_trigger_result(result: TriggerResult) -> None:
+    """The same metrics and log line for an object the S3 trigger handled."""
+    started = time.perf_counter() - result.total_ms / 1000.0
+    record = RequestRecord(entry="s3", input_bytes=result.input_bytes, started=started)
+    if result.outcome is not None:
+        record_outcome(record, result.outcome)
+    elif result.error is not None:
+        record_failure(record, result.error)
+    else:
+        with _LOCK:
+            metrics.add_metric(name="ObjectsSkipped", unit=MetricUnit.Count, value=1)
+        logger.info("object skipped", extra={"entry": "s3", "outcome": result.status})

@@ -1,0 +1,233 @@
+"""The S3 upload trigger: uploads/<path>.<ext> in a bucket becomes cutouts/<path>.png there."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import quote
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from handler.errors import (
+    CutoutError,
+    PayloadTooLargeError,
+    SourceMissingError,
+    StorageUnavailableError,
+)
+from handler.options import RemoveOptions
+from handler.s3_keys import decode_event_key, failure_key, result_id_for, result_key
+from handler.service import CutoutService, Outcome
+
+# A child of the Powertools "cutout" logger: same JSON format, no Powertools import here.
+logger = logging.getLogger(f"cutout.{__name__}")
+
+_MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+class TransientTriggerError(Exception):
+    """S3 or capacity trouble: the record should be retried (SQS redelivers it, then the DLQ)."""
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """One object named by a notification (key already URL-decoded)."""
+
+    bucket: str
+    key: str
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class TriggerResult:
+    """What happened to one object: written, unchanged, skipped or failed (permanently)."""
+
+    status: str
+    key: str
+    output_key: str | None = None
+    error: CutoutError | None = None
+    outcome: Outcome | None = None
+    input_bytes: int = 0
+    total_ms: float = 0.0
+
+    def as_dict(self) -> dict[str, str]:
+        result = {"status": self.status, "key": self.key}
+        if self.output_key:
+            result["output_key"] = self.output_key
+        if self.error is not None:
+            result["reason"] = self.error.code
+        return result
+
+
+def objects_in(s3_event: dict[str, Any]) -> Iterator[ObjectRef]:
+    """ObjectCreated records of an S3 notification; S3's TestEvent and other kinds yield nothing."""
+    for record in s3_event.get("Records") or []:
+        if record.get("eventSource") != "aws:s3":
+            continue
+        if not str(record.get("eventName", "")).startswith("ObjectCreated:"):
+            continue
+        s3 = record.get("s3") or {}
+        bucket = (s3.get("bucket") or {}).get("name")
+        obj = s3.get("object") or {}
+        if bucket and obj.get("key"):
+            size = obj.get("size")
+            yield ObjectRef(
+                bucket, decode_event_key(str(obj["key"])), size if isinstance(size, int) else None
+            )
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+@contextmanager
+def s3_errors(action: str, key: str) -> Iterator[None]:
+    """S3 failures as TransientTriggerError (retry), but a missing object as SourceMissingError."""
+    try:
+        yield
+    except ClientError as exc:
+        if _error_code(exc) in _MISSING_CODES:
+            raise SourceMissingError(f"the object {key} is gone") from None
+        raise TransientTriggerError(f"{action} {key}: {_error_code(exc)}") from exc
+    except BotoCoreError as exc:
+        raise TransientTriggerError(f"{action} {key}: {type(exc).__name__}") from exc
+
+
+class S3Trigger:
+    """Processes objects named by S3 notifications, idempotently, one PUT per result."""
+
+    def __init__(
+        self,
+        *,
+        service: CutoutService,
+        client_factory: Callable[[], Any],
+        input_prefix: str,
+        output_prefix: str,
+        on_result: Callable[[TriggerResult], None] | None = None,
+    ) -> None:
+        self.service = service
+        self.client_factory = client_factory
+        self.input_prefix = input_prefix
+        self.output_prefix = output_prefix
+        self.on_result = on_result or (lambda result: None)
+
+    def process(self, ref: ObjectRef) -> TriggerResult:
+        """Handle one object; permanent failures are recorded, transient ones raise."""
+        started = time.perf_counter()
+        try:
+            result = self._process(ref)
+        except TransientTriggerError as exc:
+            error = StorageUnavailableError(str(exc))
+            self.on_result(
+                TriggerResult("retry", ref.key, error=error, total_ms=_ms_since(started))
+            )
+            raise
+        result = replace(result, total_ms=_ms_since(started))
+        self.on_result(result)
+        return result
+
+    def _process(self, ref: ObjectRef) -> TriggerResult:
+        result_id = result_id_for(ref.key, self.input_prefix, self.output_prefix)
+        if result_id is None:
+            return TriggerResult("skipped", ref.key)
+        client = self.client_factory()
+        out_key = result_key(result_id, self.output_prefix)
+        tier = self.service.tier
+        try:
+            with s3_errors("head", ref.key):
+                head = client.head_object(Bucket=ref.bucket, Key=ref.key)
+            size = int(head.get("ContentLength", 0))
+            if size > tier.max_input_bytes:
+                raise PayloadTooLargeError(
+                    f"the object is {size} bytes; the cap at {tier.memory_mb} MB is "
+                    f"{tier.max_input_bytes} bytes"
+                )
+            source_etag = str(head.get("ETag", "")).strip('"')
+            if self._already_done(client, ref.bucket, out_key, source_etag):
+                return TriggerResult("unchanged", ref.key, out_key)
+            with s3_errors("get", ref.key):
+                response = client.get_object(Bucket=ref.bucket, Key=ref.key, IfMatch=head["ETag"])
+                with response["Body"] as body:
+                    data = body.read()
+            outcome = self.service.remove(data, RemoveOptions())
+        except CutoutError as exc:
+            if exc.status >= 500:
+                raise TransientTriggerError(f"{ref.key}: {exc.code}") from exc
+            return self._fail(client, ref, result_id, exc)
+        metadata = {
+            "source-key": quote(ref.key, safe="/"),  # S3 metadata is ASCII
+            "source-sha256": hashlib.sha256(data).hexdigest(),
+            "source-etag": source_etag,
+            "model": self.service.model.model_id,
+        }
+        with s3_errors("put", out_key):
+            client.put_object(
+                Bucket=ref.bucket,
+                Key=out_key,
+                Body=outcome.data,
+                ContentType=outcome.media_type,
+                Metadata=metadata,
+            )
+            client.delete_object(Bucket=ref.bucket, Key=failure_key(result_id, self.output_prefix))
+        return TriggerResult("written", ref.key, out_key, outcome=outcome, input_bytes=len(data))
+
+    def _already_done(self, client: Any, bucket: str, out_key: str, source_etag: str) -> bool:
+        """A redelivered event for an object whose result is already written."""
+        try:
+            with s3_errors("head", out_key):
+                head = client.head_object(Bucket=bucket, Key=out_key)
+        except SourceMissingError:
+            return False
+        return bool(source_etag) and head.get("Metadata", {}).get("source-etag") == source_etag
+
+    def _fail(
+        self, client: Any, ref: ObjectRef, result_id: str, error: CutoutError
+    ) -> TriggerResult:
+        """Record a permanent failure next to where the result would be; never retried."""
+        record = {"error": {"code": error.code, "message": error.message}, "source_key": ref.key}
+        try:
+            client.put_object(
+                Bucket=ref.bucket,
+                Key=failure_key(result_id, self.output_prefix),
+                Body=json.dumps(record).encode(),
+                ContentType="application/json",
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise TransientTriggerError(
+                f"record failure for {ref.key}: {type(exc).__name__}"
+            ) from exc
+        return TriggerResult("failed", ref.key, error=error)
+
+    def handle_s3_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        """A direct S3 notification: process every record, then raise if any must be retried."""
+        results: list[dict[str, str]] = []
+        retry: list[str] = []
+        for ref in objects_in(event):
+            try:
+                results.append(self.process(ref).as_dict())
+            except TransientTriggerError as exc:
+                logger.warning("transient failure, will retry: %s", exc)
+                retry.append(ref.key)
+        if retry:
+            raise TransientTriggerError(f"{len(retry)} object(s) must be retried")
+        return {"results": results}
+
+    def handle_sqs_message(self, body: str) -> list[TriggerResult]:
+        """One SQS message: an S3 notification as JSON (S3's TestEvent yields nothing)."""
+        try:
+            s3_event = json.loads(body)
+        except json.JSONDecodeError:
+            logger.warning("SQS message is not JSON; dropped")
+            return []
+        if not isinstance(s3_event, dict):
+            return []
+        return [self.process(ref) for ref in objects_in(s3_event)]

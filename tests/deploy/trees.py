@@ -1,0 +1,194 @@
+"""Deployment trees for the tests: the container image's files built without Docker, and a runner
+that invokes a handler inside a tree in a fresh interpreter that sees nothing else."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from tests.support import REPO
+
+BUILD = REPO / "build"
+REQUIREMENTS = REPO / "requirements" / "lambda.txt"
+MODEL = REPO / "layers" / "model" / "u2netp.onnx"
+RUNNER = Path(__file__).with_name("run_in_tree.py")
+LAMBDA_PYTHON = (3, 12)
+# The Dockerfile's `pip install` flags (tests/deploy/test_dockerfile.py holds the two together).
+PIP_INSTALL_FLAGS = ("--no-cache-dir", "--no-deps", "--require-hashes", "--only-binary=:all:")
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """A Python executable and its version."""
+
+    executable: str
+    version: tuple[int, int]
+
+    @property
+    def tag(self) -> str:
+        return f"cp{self.version[0]}{self.version[1]}"
+
+
+def probe(command: str, env: dict[str, str] | None = None) -> Interpreter | None:
+    """The real executable behind a command (a pyenv shim, say), or None if it does not run."""
+    script = "import json, sys; print(json.dumps([sys.executable, *sys.version_info[:2]]))"
+    try:
+        done = subprocess.run(
+            [command, "-c", script], env=env, capture_output=True, text=True, timeout=60
+        )
+    except OSError:
+        return None
+    if done.returncode != 0:
+        return None
+    executable, major, minor = json.loads(done.stdout.strip().splitlines()[-1])
+    return Interpreter(executable, (major, minor))
+
+
+@cache
+def lambda_python() -> Interpreter:
+    """CPython 3.12 (the Lambda runtime's) when this machine has one, else the running Python."""
+    name = "python{}.{}".format(*LAMBDA_PYTHON)
+    found = shutil.which(name)
+    if found and (interpreter := probe(found)) and interpreter.version == LAMBDA_PYTHON:
+        return interpreter
+    # A pyenv shim for a version that is installed but not selected: ask pyenv which one has it.
+    pyenv = shutil.which("pyenv")
+    if found and pyenv:
+        whence = subprocess.run([pyenv, "whence", name], capture_output=True, text=True)
+        for version in whence.stdout.split():
+            env = {**os.environ, "PYENV_VERSION": version}
+            if (interpreter := probe(found, env)) and interpreter.version == LAMBDA_PYTHON:
+                return interpreter
+    return Interpreter(sys.executable, (sys.version_info.major, sys.version_info.minor))
+
+
+@dataclass(frozen=True)
+class ImageTree:
+    """The container image's files that matter, under one folder."""
+
+    root: Path
+
+    @property
+    def task_root(self) -> Path:
+        return self.root / "var" / "task"
+
+    @property
+    def model_path(self) -> Path:
+        return self.root / "opt" / "ml" / "model" / "u2netp.onnx"
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _install_like_the_dockerfile(python: Interpreter, target: Path) -> None:
+    """The Dockerfile's first stage: pip-install the lock, drop console scripts and test suites."""
+    subprocess.run(
+        [
+            python.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            *PIP_INSTALL_FLAGS,
+            "--target",
+            str(target),
+            "-r",
+            str(REQUIREMENTS),
+        ],
+        check=True,
+    )
+    shutil.rmtree(target / "bin", ignore_errors=True)
+    for tests_dir in sorted(target.rglob("tests"), key=lambda p: len(p.parts), reverse=True):
+        if tests_dir.is_dir():
+            shutil.rmtree(tests_dir)
+
+
+def build_image_tree(python: Interpreter) -> ImageTree:
+    """The image's /var/task and /opt/ml/model under build/image-tree/<lock hash>-<python>.
+
+    The dependencies are installed once per lock and interpreter (the slow part); handler/ and
+    the model are copied afresh on every call, as the Dockerfile's last stage does.
+    """
+    parent = BUILD / "image-tree"
+    tree = ImageTree(parent / f"{file_sha256(REQUIREMENTS)[:16]}-{python.tag}")
+    if not (tree.root / ".complete").is_file():
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="staging-", dir=parent))
+        try:
+            _install_like_the_dockerfile(python, ImageTree(staging).task_root)
+            (staging / ".complete").touch()
+            shutil.rmtree(tree.root, ignore_errors=True)
+            staging.rename(tree.root)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    code = tree.task_root / "handler"
+    shutil.rmtree(code, ignore_errors=True)
+    shutil.copytree(REPO / "handler", code, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    subprocess.run([python.executable, "-m", "compileall", "-q", str(code)], check=True)
+    tree.model_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(MODEL, tree.model_path)
+    return tree
+
+
+def lambda_env(function_name: str, home: Path, **extra: str) -> dict[str, str]:
+    """A clean environment shaped like Lambda's: nothing of this machine's comes through."""
+    return {
+        "PATH": os.defpath,
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        "HOME": str(home),  # so botocore cannot read this machine's ~/.aws
+        "AWS_LAMBDA_FUNCTION_NAME": function_name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "2048",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "POWERTOOLS_SERVICE_NAME": "cutout",
+        "POWERTOOLS_METRICS_NAMESPACE": "cutout",
+        "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+        "CUTOUT_INPUT_PREFIX": "uploads/",
+        "CUTOUT_OUTPUT_PREFIX": "cutouts/",
+        "CUTOUT_THREADS": "1",  # a shared 2-core machine
+        **extra,
+    }
+
+
+def run_in_tree(
+    python: Interpreter,
+    paths: list[Path],
+    handler: str,
+    events: list[Path],
+    env: dict[str, str],
+    workdir: Path,
+) -> dict[str, Any]:
+    """Invoke handler on each event (one process: init once) with only paths on sys.path."""
+    out = workdir / "report.json"
+    command = [python.executable, "-I", "-S", str(RUNNER), "--handler", handler, "--out", str(out)]
+    for path in paths:
+        command += ["--path", str(path)]
+    for event in events:
+        command += ["--event", str(event)]
+    done = subprocess.run(
+        command, env=env, cwd=workdir, capture_output=True, text=True, timeout=600
+    )
+    if done.returncode != 0:
+        raise AssertionError(
+            f"{handler} failed in the tree (exit {done.returncode}):\n"
+            f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
+    report: dict[str, Any] = json.loads(out.read_text())
+    return report

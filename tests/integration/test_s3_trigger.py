@@ -1,0 +1,181 @@
+"""handler.app.s3_handler against moto's S3 server: direct and SQS-wrapped notifications."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from handler.lambda_context import LocalLambdaContext
+from handler.s3_client import s3_client
+from tests.integration.s3_helpers import counting, s3_event_for, sqs_batch_for
+from tests.support import decode_image, encode_image, photo
+
+pytestmark = pytest.mark.integration
+BUCKET = "media"
+
+
+@pytest.fixture
+def s3(s3_endpoint: str) -> Any:
+    client = s3_client()
+    client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+@pytest.fixture(scope="module")
+def s3_handler() -> Any:
+    from handler.app import s3_handler
+
+    return s3_handler
+
+
+def keys(s3: Any) -> list[str]:
+    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []))
+
+
+def failure_record(s3: Any, key: str) -> dict[str, Any]:
+    body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    return json.loads(body)  # type: ignore[no-any-return]
+
+
+def test_upload_becomes_a_png_cutout_with_metadata(
+    s3: Any, s3_handler: Any, lambda_context: LocalLambdaContext
+) -> None:
+    data = encode_image(photo(90, 60), "JPEG")
+    s3.put_object(Bucket=BUCKET, Key="uploads/shoes/red.jpg", Body=data)
+    result = s3_handler(s3_event_for(BUCKET, "uploads/shoes/red.jpg"), lambda_context)
+    assert result["results"][0]["status"] == "written"
+    out = s3.get_object(Bucket=BUCKET, Key="cutouts/shoes/red.png")
+    assert out["ContentType"] == "image/png"
+    assert out["Metadata"]["source-key"] == "uploads/shoes/red.jpg"
+    assert (
+        out["Metadata"]["model"].startswith("u2netp-")
+        and len(out["Metadata"]["source-sha256"]) == 64
+    )
+    image = decode_image(out["Body"].read())
+    assert image.mode == "RGBA" and image.size == (90, 60)
+
+
+def test_key_with_spaces_plus_and_unicode(
+    s3: Any, s3_handler: Any, lambda_context: LocalLambdaContext
+) -> None:
+    key = "uploads/red shoe+blue ü.png"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=encode_image(photo(40, 30)))
+    event = s3_event_for(BUCKET, key)
+    assert event["Records"][0]["s3"]["object"]["key"] == "uploads/red+shoe%2Bblue+%C3%BC.png"
+    s3_handler(event, lambda_context)
+    assert "cutouts/red shoe+blue ü.png" in keys(s3)
+
+
+@pytest.mark.parametrize("key", ["cutouts/already.png", "elsewhere/photo.jpg", "uploads/"])
+def test_recursion_guard_and_foreign_prefixes_write_nothing(
+    s3: Any, s3_handler: Any, lambda_context: LocalLambdaContext, key: str
+) -> None:
+    if not key.endswith("/"):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=encode_image(photo(20, 20)))
+    before = keys(s3)
+    result = s3_handler(s3_event_for(BUCKET, key), lambda_context)
+    assert keys(s3) == before
+    assert all(r["status"] == "skipped" for r in result["results"])
+
+
+def test_redelivery_is_idempotent(
+    s3: Any, s3_handler: Any, lambda_context: LocalLambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handler import app
+
+    model, session = counting(app.trigger.service.model)
+    monkeypatch.setattr(app.trigger.service, "model", model)
+    monkeypatch.setattr(app.trigger.service, "cache", _NoCache())
+    s3.put_object(Bucket=BUCKET, Key="uploads/a.jpg", Body=encode_image(photo(30, 30), "JPEG"))
+    event = s3_event_for(BUCKET, "uploads/a.jpg")
+    first = s3_handler(event, lambda_context)["results"][0]
+    written = s3.head_object(Bucket=BUCKET, Key="cutouts/a.png")
+    second = s3_handler(event, lambda_context)["results"][0]
+    assert (first["status"], second["status"]) == ("written", "unchanged")
+    assert session.calls == 1
+    assert s3.head_object(Bucket=BUCKET, Key="cutouts/a.png")["ETag"] == written["ETag"]
+
+
+def test_object_over_the_byte_cap_is_refused_before_download(
+    s3: Any, s3_handler: Any, lambda_context: LocalLambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handler import app
+    from handler.tiers import MemoryTier
+
+    small = MemoryTier(memory_mb=512, max_pixels=1_000_000, max_input_bytes=1000)
+    monkeypatch.setattr(app.trigger.service, "tier", small)
+    calls: list[str] = []
+    real_get = s3.get_object
+    s3.put_object(Bucket=BUCKET, Key="uploads/big.png", Body=encode_image(photo(300, 300)))
+    monkeypatch.setattr(s3, "get_object", lambda **kw: calls.append(kw["Key"]) or real_get(**kw))
+    result = s3_handler(s3_event_for(BUCKET, "uploads/big.png"), lambda_context)
+    assert result["results"][0] == {
+        "status": "failed",
+        "key": "uploads/big.png",
+        "reason": "payload_too_large",
+    }
+    assert "uploads/big.png" not in calls
+    assert failure_record(s3, "cutouts/big.error.json")["error"]["code"] == "payload_too_large"
+
+
+def test_sqs_batch_one_bad_record_never_fails_the_others(
+    s3: Any, s3_handler: Any, lambda_context: LocalLambdaContext
+) -> None:
+    s3.put_object(Bucket=BUCKET, Key="uploads/good.jpg", Body=encode_image(photo(50, 40), "JPEG"))
+    s3.put_object(Bucket=BUCKET, Key="uploads/notes.jpg", Body=b"this is not an image")
+    event = sqs_batch_for(
+        s3_event_for(BUCKET, "uploads/good.jpg"),
+        s3_event_for(BUCKET, "uploads/notes.jpg"),
+        s3_event_for(BUCKET, "uploads/missing.jpg"),
+        {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": BUCKET},
+    )
+    response = s3_handler(event, lambda_context)
+    # Permanent failures are recorded, not retried: nothing goes back to the queue.
+    assert response == {"batchItemFailures": []}
+    assert decode_image(
+        s3.get_object(Bucket=BUCKET, Key="cutouts/good.png")["Body"].read()
+    ).size == (50, 40)
+    assert failure_record(s3, "cutouts/notes.error.json")["error"]["code"] == "unsupported_format"
+    assert failure_record(s3, "cutouts/missing.error.json")["error"]["code"] == "source_missing"
+
+
+def test_s3_down_reports_every_record_for_retry(
+    s3: Any, s3_handler: Any, lambda_context: LocalLambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support import free_port
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    s3_client.cache_clear()
+    event = sqs_batch_for(
+        s3_event_for(BUCKET, "uploads/a.jpg"), s3_event_for(BUCKET, "uploads/b.jpg")
+    )
+    response = s3_handler(event, lambda_context)
+    ids = [item["itemIdentifier"] for item in response["batchItemFailures"]]
+    assert ids == [r["messageId"] for r in event["Records"]]
+
+
+def test_direct_notification_raises_for_retry_when_s3_is_down(
+    s3: Any, s3_handler: Any, lambda_context: LocalLambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handler.s3_trigger import TransientTriggerError
+    from tests.support import free_port
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    s3_client.cache_clear()
+    with pytest.raises(TransientTriggerError):
+        s3_handler(s3_event_for(BUCKET, "uploads/a.jpg"), lambda_context)
+
+
+class _NoCache:
+    name = "off"
+
+    def get(self, key: Any) -> None:
+        return None
+
+    def put(self, key: Any, result: Any) -> None:
+        return None
+
+    def result_url(self, key: Any, expires_s: int) -> None:
+        return None
