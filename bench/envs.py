@@ -19,6 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / ".bench"
 MODEL = REPO / "layers" / "model" / "u2netp.onnx"
+LAMBDA_REQUIREMENTS = REPO / "requirements" / "lambda.in"
 REMBG_REQUIREMENT = "rembg[cpu,cli]==2.0.86"
 # rembg's own checksum for u2netp.onnx (sessions/u2netp.py); DESIGN.md lists the same file.
 U2NETP_MD5 = "8e83ca70e441ab06c318d82300c84806"
@@ -104,12 +105,19 @@ def cutout_env() -> ToolEnv:
     """This checkout without dev extras in .bench/cutout-venv (reinstalled on every run)."""
     root = WORK / "cutout-venv"
     _ensure_venv(root, "cutout", ["--force-reinstall", "--no-deps", str(REPO)], always=True)
-    # Dependencies once (and when pyproject changes); the project itself on every run above.
+    # Dependencies once (and whenever they change); the project itself on every run above.
+    # requirements/lambda.in is what the function ships with: pyproject's dependencies plus
+    # Powertools' tracer extra (aws-xray-sdk), without which `import handler.app` fails.
+    requirements = [str(REPO)]
+    sources = [REPO / "pyproject.toml"]
+    if LAMBDA_REQUIREMENTS.is_file():
+        requirements += ["-r", str(LAMBDA_REQUIREMENTS)]
+        sources.append(LAMBDA_REQUIREMENTS)
     deps_stamp = root / ".bench-deps"
-    pyproject = (REPO / "pyproject.toml").read_text()
-    if not deps_stamp.is_file() or deps_stamp.read_text() != pyproject:
-        _pip(root, str(REPO))
-        deps_stamp.write_text(pyproject)
+    wanted = "".join(source.read_text() for source in sources)
+    if not deps_stamp.is_file() or deps_stamp.read_text() != wanted:
+        _pip(root, *requirements)
+        deps_stamp.write_text(wanted)
     env = base_env() | {
         "CUTOUT_MODEL_PATH": str(MODEL),
         "CUTOUT_CACHE_DIR": "",  # every run does the work; a cache hit would measure nothing

@@ -530,7 +530,8 @@ def _footprint_table(results: Results) -> str:
         rows,
     )
     return text + (
-        "\n\ncutout: `pip install .` (no extras) of this checkout; rembg: "
+        "\n\ncutout: `pip install . -r requirements/lambda.in` (no dev extras; lambda.in adds "
+        "Powertools' tracer extra, which `import handler.app` needs); rembg: "
         '`pip install "rembg[cpu,cli]==2.0.86"`. MB on disk (allocated blocks, bytecode '
         "included). Neither count includes the 4.5 MB model: cutout's image carries it in "
         "`layers/`, rembg downloads it at run time unless it is already in place."
