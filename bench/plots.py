@@ -39,8 +39,9 @@ def peak_rss(results: Results, path: Path) -> None:
             ax.axhline(tier, color="#bbbbbb", linestyle=":", linewidth=1)
             ax.annotate(
                 f"{tier} MB",
-                (0, tier),
-                xytext=(2, 2),
+                (1, tier),
+                xytext=(-2, 2),
+                ha="right",
                 textcoords="offset points",
                 fontsize=7,
                 color="#888888",

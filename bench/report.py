@@ -11,6 +11,8 @@ from bench.stats import Summary, paired_ratio
 
 Results = dict[str, Any]
 PLOTS = ("peak-rss.png", "soak-rss.png", "times.png")
+# "Photos up to 2 MP" (issue 2's goal, the soak's mix): the generated 2 MP photo is 2.0005 MP.
+SMALL_MP = 2.05
 
 
 def ms(seconds: float) -> str:
@@ -117,7 +119,7 @@ def goals(results: Results) -> list[Goal]:
     )
     megapixels = image_megapixels(results)
     warm = results["warm"]["2"]
-    small = [name for name in warm if megapixels[name] <= 2.0 + 1e-6]
+    small = [name for name in warm if megapixels[name] <= SMALL_MP]
     if small:
         worst_name = max(small, key=lambda n: warm_ratio(warm[n], "cutout", "cutout_bare").median)
         worst = warm_ratio(warm[worst_name], "cutout", "cutout_bare")
@@ -358,13 +360,18 @@ def _stage_table(results: Results) -> str:
             for s in STAGES
         }
         bare = Summary.of(per_image["cutout_bare"]).median
+        # The rest of each call (admit, cache key, budget), call by call: medians do not add up.
+        rest = [
+            total_i - sum(per_image[f"stage:{s}"][i] for s in STAGES if f"stage:{s}" in per_image)
+            for i, total_i in enumerate(per_image["cutout"])
+        ]
         rows.append(
             [
                 name,
                 f"{megapixels[name]:.2f}",
                 ms(total),
                 *(ms(medians[s]) for s in STAGES),
-                ms(max(total - sum(medians.values()), 0.0)),
+                ms(max(Summary.of(rest).median, 0.0)),
                 ms(bare),
             ]
         )
@@ -588,9 +595,16 @@ def _method_text(results: Results) -> str:
         f"bench time from plants-1 (upscaled, seeded noise, JPEG q90): {images}.\n"
         "- cutout runs with its result cache off (`CUTOUT_CACHE_DIR=`), so every call works.\n"
         "- Each tool uses its own default threading: cutout sets intra-op threads to the cores it "
-        "may run on; rembg leaves ONNX Runtime's default.\n"
+        "may run on (in Lambda-style runs, where AWS_LAMBDA_FUNCTION_MEMORY_SIZE=2048, to the "
+        "tier's one whole vCPU); rembg leaves ONNX Runtime's default (one thread per core).\n"
+        "- This machine's two cores are shared with other engineers' test runs: absolute times "
+        "move with their load (see the load averages above), which is why every comparison is "
+        "a ratio of neighbouring measurements. Peak RSS does not depend on load.\n"
         "- Cold starts are measured with a warm page cache (one untimed round first, for both); "
         "'result written' is the output file's modification time.\n"
         "- Raw repeats are in `results.json`; plots are regenerated from it by "
         "`python -m bench.run --render-only`.\n"
+        "- The ONNX Runtime session options and the PNG compression level were chosen by their "
+        "own measurements: [session-options.md](session-options.md), "
+        "[png-levels.md](png-levels.md).\n"
     )

@@ -35,7 +35,7 @@ class Plan:
     soak_invocations: int
 
     def rounds(self, image: BenchImage) -> int:
-        return self.rounds_small if image.megapixels <= 2.0 + 1e-6 else self.rounds_large
+        return self.rounds_small if image.megapixels <= report.SMALL_MP else self.rounds_large
 
 
 FULL = Plan(False, photos.GENERATED_MP, 12.5, 15, 5, 9, 500)
@@ -102,7 +102,7 @@ def measure_all(plan: Plan) -> dict[str, Any]:
     results["warm"]["1"] = measure.warm([cutout, rembg], one_core, plan.rounds, cpus=cpu)
     step("peak RSS, one fresh process per image")
     results["peak"] = measure.peaks(cutout, rembg, images)
-    soak_images = [image for image in images if image.megapixels <= 2.0 + 1e-6]
+    soak_images = [image for image in images if image.megapixels <= report.SMALL_MP]
     step(f"soak: {plan.soak_invocations} invocations per tool")
     results["soak"] = measure.soak(cutout, rembg, soak_images, plan.soak_invocations)
     results["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]

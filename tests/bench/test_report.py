@@ -153,7 +153,12 @@ def test_report_renders_every_section() -> None:
 
 def test_stage_table_shows_where_cutouts_time_goes() -> None:
     results = synthetic()
-    stages = {"stage:decode": [0.01] * 3, "stage:inference": [0.18] * 3, "stage:encode": [0.02] * 3}
+    stages = {
+        "stage:decode": [0.01] * 3,
+        "stage:compose": [0.0] * 3,
+        "stage:inference": [0.18] * 3,
+        "stage:encode": [0.02] * 3,
+    }
     results["warm"]["2"]["car-1"] |= stages
     text = report.render(results)
     assert "Where cutout's time goes" in text
