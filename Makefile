@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.bench-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: setup model serve test lint typecheck pytest bench clean deploy-lint layers requirements
+.PHONY: setup model serve test lint typecheck pytest bench clean deploy-lint layers requirements fuzz
 
 setup: $(STAMP) model
 
@@ -61,6 +61,27 @@ $(BENCH_STAMP): $(STAMP)
 # writes docs/bench/. BENCH_QUICK=1 for a short debugging run (written to .bench/quick/).
 bench: setup $(BENCH_STAMP)
 	$(BIN)/python -m bench.run
+
+# Longer fuzzing of admit + decode: Hypothesis with FUZZ_EXAMPLES fresh examples per property,
+# then atheris (coverage-guided, Pillow instrumented) for FUZZ_SECONDS when it installs here.
+# Failing inputs: Hypothesis prints them (and keeps them in .hypothesis/); atheris writes them
+# to build/fuzz/. A memory bomb over FUZZ_RSS_MB or an input over 10 s counts as a crash.
+FUZZ_EXAMPLES ?= 20000
+FUZZ_SECONDS ?= 300
+FUZZ_RSS_MB ?= 2048
+fuzz: setup
+	CUTOUT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/hardening/test_fuzz_decode.py \
+		-p no:cacheprovider -q --hypothesis-show-statistics -W ignore::UserWarning
+	$(BIN)/python -c "import atheris" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[dev,fuzz]" \
+		|| echo "atheris did not install here: Hypothesis only"
+	if $(BIN)/python -c "import atheris" 2>/dev/null; then \
+		mkdir -p build/fuzz/corpus && \
+		$(BIN)/python -m tests.hardening.fuzz_atheris -max_total_time=$(FUZZ_SECONDS) \
+			-rss_limit_mb=$(FUZZ_RSS_MB) -timeout=10 -artifact_prefix=build/fuzz/ \
+			-print_final_stats=1 build/fuzz/corpus 2>build/fuzz/atheris.log; \
+		status=$$?; grep -E "^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|==[0-9]+== ERROR)" \
+			build/fuzz/atheris.log; exit $$status; \
+	fi
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import struct
 import warnings
 from dataclasses import dataclass
 
@@ -26,7 +25,8 @@ _SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})
 _ORIENTATION_TAG = 0x0112
 
 Image.init()  # register every plugin now, so `formats=` finds WEBP, TIFF and MPO
-# Our own caps decide; Pillow's global bomb guard would otherwise warn or raise first.
+# Pillow's bomb guard follows the tier's cap, set on every admit (guard_pillow_allocations);
+# its default (~179 MP, with warnings from ~89 MP) would refuse images the larger tiers admit.
 Image.MAX_IMAGE_PIXELS = None
 
 _KNOWN_NON_IMAGES = (
@@ -37,6 +37,20 @@ _KNOWN_NON_IMAGES = (
     (b"<html", "an HTML page"),
     (b"PK\x03\x04", "a ZIP archive"),
 )
+# Signatures of allowed formats: a body that starts like one of them but does not open is a
+# corrupt image (422), not an unsupported format (415).
+_IMAGE_SIGNATURES = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"II+\x00", "TIFF"),
+    (b"MM\x00+", "TIFF"),
+)
+# "BM" alone would match plain text too: a BMP also needs a known info-header size.
+_BMP_HEADER_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,29 @@ def open_image(data: bytes) -> Image.Image:
     return Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
 
 
+def guard_pillow_allocations(max_pixels: int) -> None:
+    """Make Pillow refuse, while opening, any image buffer over the cap.
+
+    Some plugins allocate during Image.open, before admit sees the size: a GIF whose first
+    frame claims 45000x45000 with disposal 'restore to background' has a 2 GB disposal image
+    filled. Pillow checks MAX_IMAGE_PIXELS before those allocations and raises above twice it.
+    The value is process-wide: one process serves one tier, so every call sets the same value.
+    """
+    Image.MAX_IMAGE_PIXELS = (max_pixels + 1) // 2
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The allowed format whose signature the bytes start with, if any."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[:2] == b"BM" and int.from_bytes(data[14:18], "little") in _BMP_HEADER_SIZES:
+        return "BMP"
+    for magic, name in _IMAGE_SIGNATURES:
+        if data.startswith(magic):
+            return name
+    return None
+
+
 def describe_non_image(data: bytes) -> str:
     """A short guess at what a rejected body is, for the error message."""
     head = data[:64].lstrip().lower()
@@ -92,23 +129,42 @@ def admit(data: bytes, tier: MemoryTier) -> ImageHeader:
             f"the upload is {len(data)} bytes; the cap at {tier.memory_mb} MB is "
             f"{tier.max_input_bytes} bytes"
         )
+    guard_pillow_allocations(tier.max_pixels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             image = open_image(data)
     except UnidentifiedImageError:
-        raise UnsupportedFormatError(
-            f"unsupported format ({describe_non_image(data)}); "
-            "send JPEG, PNG, WebP, GIF, BMP or TIFF"
+        signature = sniff_format(data)
+        if signature is not None:
+            raise CorruptImageError(
+                f"the {signature} image is corrupt: its header could not be read"
+            ) from None
+        raise _unsupported(data) from None
+    except Image.DecompressionBombError:
+        raise ImageTooLargeError(
+            f"the image declares more than the {tier.max_pixels / 1e6:.1f} MP the cap at "
+            f"{tier.memory_mb} MB allows"
         ) from None
-    except Image.DecompressionBombError as exc:  # pragma: no cover - guard is disabled above
-        raise ImageTooLargeError(str(exc)) from None
-    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
-        raise CorruptImageError(f"the image header is unreadable: {type(exc).__name__}") from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # plugins raise many types on hostile bytes; all are the file's
+        signature = sniff_format(data)
+        if signature is None:  # a plugin with a loose signature (BMP's "BM") tried and failed
+            raise _unsupported(data) from None
+        raise CorruptImageError(
+            f"the {signature} image header is unreadable ({type(exc).__name__})"
+        ) from None
     with image:
         width, height = image.size
         if width <= 0 or height <= 0:
             raise CorruptImageError(f"the image declares an empty size {width}x{height}")
+        # The caps come before anything else is read: metadata can cost a decode (see below).
+        if width * height > tier.max_pixels:
+            raise ImageTooLargeError(
+                f"the image is {width}x{height} ({width * height / 1e6:.1f} MP); the cap at "
+                f"{tier.memory_mb} MB is {tier.max_pixels / 1e6:.1f} MP"
+            )
         header = ImageHeader(
             format=str(image.format),
             mode=image.mode,
@@ -116,17 +172,25 @@ def admit(data: bytes, tier: MemoryTier) -> ImageHeader:
             height=height,
             orientation=_orientation(image),
         )
-    if header.pixels > tier.max_pixels:
-        raise ImageTooLargeError(
-            f"the image is {width}x{height} ({header.megapixels:.1f} MP); the cap at "
-            f"{tier.memory_mb} MB is {tier.max_pixels / 1e6:.1f} MP"
-        )
     return header
 
 
+def _unsupported(data: bytes) -> UnsupportedFormatError:
+    return UnsupportedFormatError(
+        f"unsupported format ({describe_non_image(data)}); send JPEG, PNG, WebP, GIF, BMP or TIFF"
+    )
+
+
 def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation the header already holds; never decodes pixels."""
+    if image.format == "PNG" and "exif" not in image.info:
+        # Pillow's PNG getexif() decodes the whole image to look for an eXIf chunk after the
+        # pixel data: a decompression bomb would go off here. Only an early eXIf counts.
+        return 1
     try:
-        value = image.getexif().get(_ORIENTATION_TAG, 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = image.getexif().get(_ORIENTATION_TAG, 1)
     except Exception:  # a malformed EXIF block must not refuse an otherwise fine image
         return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Query, Request, Response
+from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -14,6 +14,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message
 
 from handler import __version__
+from handler.auth import ApiKeys
+from handler.deadline import run_within, time_budget_s
 from handler.errors import (
     CutoutError,
     MalformedBodyError,
@@ -34,6 +36,9 @@ if TYPE_CHECKING:
 
 # A child of the Powertools "cutout" logger: same JSON format, no Powertools import here.
 logger = logging.getLogger(f"cutout.{__name__}")
+
+# On every response, errors included: browsers must not sniff an error body into HTML.
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
 _IMAGE_BODY = {
@@ -174,10 +179,17 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
     """The FastAPI app around one service (one model, tier, cache and budget)."""
     settings = settings or Settings()
     media = media_bucket(settings)
+    keys = ApiKeys.of(settings.api_keys)
+
+    async def identify(request: Request) -> None:
+        """Every route: the caller's tenant on request.state, or 401 when a key is required."""
+        request.state.tenant = keys.tenant_for(request.scope, request.headers)
+
     app = FastAPI(
         title="cutout",
         version=__version__,
         summary="Background removal with U2-Net on ONNX Runtime.",
+        dependencies=[Depends(identify)],
     )
 
     @app.exception_handler(CutoutError)
@@ -204,12 +216,17 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unexpected error")
-        return JSONResponse(error_body("internal_error", "an internal error occurred"), 500)
+        # Starlette answers this one outside the middleware stack: add the headers here.
+        return JSONResponse(
+            error_body("internal_error", "an internal error occurred"),
+            500,
+            headers=SECURITY_HEADERS,
+        )
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
-        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers.update(SECURITY_HEADERS)
         return response
 
     @app.get("/healthz")
@@ -249,7 +266,8 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
             etag = service.key_for(data, options).etag
             if etag_matches(request.headers.get("if-none-match", ""), etag):
                 return Response(status_code=304, headers={"ETag": etag})
-            outcome = await run_in_threadpool(service.remove, data, options)
+            budget = time_budget_s(settings.time_budget_seconds, request.scope)
+            outcome = await run_within(budget, service.remove, data, options, time_budget_s=budget)
             record_outcome(record, outcome)
             if settings.inline_limit_bytes and len(outcome.data) > settings.inline_limit_bytes:
                 return oversized_response(service, outcome, settings)

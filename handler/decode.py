@@ -6,7 +6,7 @@ import struct
 import warnings
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from handler.admit import ImageHeader, open_image
 from handler.errors import CorruptImageError
@@ -16,7 +16,19 @@ from handler.errors import CorruptImageError
 MODEL_DRAFT_SIDE = 1024
 
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error)
+# Pillow's plugins raise other types too on hostile bytes (atheris found a TypeError from a TIFF
+# whose strip offsets are rationals); while decoding, any of them is the file's fault.
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+# What ImageOps.exif_transpose does for each EXIF orientation.
+_TRANSPOSE_FOR_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 def decode(data: bytes, header: ImageHeader, *, draft_side: int | None = None) -> Image.Image:
@@ -33,12 +45,22 @@ def decode(data: bytes, header: ImageHeader, *, draft_side: int | None = None) -
             if draft_side is not None and header.is_jpeg:
                 image.draft("RGB", (draft_side, draft_side))
             image.load()
-            ImageOps.exif_transpose(image, in_place=True)
+            image = orient(image, header.orientation)  # rebinding frees the unrotated copy
             return normalise_mode(image)
-    except _DECODE_ERRORS as exc:
+    except MemoryError:
+        raise
+    except Exception as exc:
+        reason = _reason(exc) if isinstance(exc, _DECODE_ERRORS) else "the file is malformed"
         raise CorruptImageError(
-            f"the {header.format} image could not be decoded ({_reason(exc)})"
+            f"the {header.format} image could not be decoded ({reason})"
         ) from None
+
+
+def orient(image: Image.Image, orientation: int) -> Image.Image:
+    """Apply the orientation admit read from the header (one source of truth: re-reading EXIF
+    after the decode could find a tag admit never saw, and disagree with the admitted size)."""
+    method = _TRANSPOSE_FOR_ORIENTATION.get(orientation)
+    return image if method is None else image.transpose(method)
 
 
 def normalise_mode(image: Image.Image) -> Image.Image:

@@ -39,6 +39,13 @@ class ImageTooLargeError(CutoutError):
     status = 413
 
 
+class TooLargeForFormatError(CutoutError):
+    """The image is admitted, but the requested output format cannot hold its size."""
+
+    code = "too_large_for_format"
+    status = 422
+
+
 class PayloadTooLargeError(CutoutError):
     code = "payload_too_large"
     status = 413
@@ -68,6 +75,13 @@ class OverloadedError(CutoutError):
     def __init__(self, message: str, retry_after_s: int = 1) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class ProcessingTimeoutError(OverloadedError):
+    """The image did not finish within the request's time budget; the work is abandoned."""
+
+    code = "processing_timeout"
+    status = 503
 
 
 class ModelUnavailableError(CutoutError):

@@ -15,6 +15,8 @@ MAX_CROP_MARGIN = 10_000
 WHITE = (255, 255, 255, 255)
 
 Rgba = tuple[int, int, int, int]
+# The longest side each encoder can write: WebP's 14-bit sizes, libjpeg's JPEG_MAX_DIMENSION.
+_MAX_SIDE = {"png": 2**31 - 1, "webp": 16383, "jpeg": 65500}
 
 
 class OutputFormat(StrEnum):
@@ -25,6 +27,10 @@ class OutputFormat(StrEnum):
     @property
     def media_type(self) -> str:
         return f"image/{self.value}"
+
+    @property
+    def max_side(self) -> int:
+        return _MAX_SIDE[self.value]
 
     @property
     def extension(self) -> str:

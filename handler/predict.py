@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,15 @@ class U2NetModel:
     input_name: str
     model_id: str
     path: Path
+    # One inference at a time: each concurrent session.run holds its own activations (~300 MB
+    # for u2netp), which the memory budget does not count, and on CPU the intra-op threads
+    # already use every core, so running two at once multiplies the peak but not throughput.
+    _run_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Raw first output (the fused saliency map) for a (1, 3, 320, 320) batch."""
-        outputs = self.session.run(None, {self.input_name: batch})
+        with self._run_lock:
+            outputs = self.session.run(None, {self.input_name: batch})
         return np.asarray(outputs[0])
 
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from handler.admit import ImageHeader, admit
 from handler.budget import MemoryBudget
 from handler.cache import CachedResult, CacheKey, NoCache, ResultCache
+from handler.deadline import FIXED_SECONDS, estimated_seconds, max_megapixels_within
+from handler.errors import ImageTooLargeError, ProcessingTimeoutError, TooLargeForFormatError
 from handler.options import RemoveOptions
 from handler.pipeline import render
 from handler.predict import U2NetModel
@@ -35,6 +37,27 @@ class Outcome:
         return self.key.etag
 
 
+def refuse_unfinishable(
+    header: ImageHeader, options: RemoveOptions, time_budget_s: float | None
+) -> None:
+    """Refuse, before decoding, what the output format cannot hold or the time cannot cover."""
+    fmt = options.format
+    if max(header.oriented_size) > fmt.max_side:
+        raise TooLargeForFormatError(
+            f"{fmt.value} holds at most {fmt.max_side} px per side and the image is "
+            f"{header.oriented_size[0]}x{header.oriented_size[1]}; ask for format=png"
+        )
+    if time_budget_s is None or estimated_seconds(header.megapixels, fmt) <= time_budget_s:
+        return
+    if time_budget_s < FIXED_SECONDS:  # no image could finish: the time is gone, not too big
+        raise ProcessingTimeoutError("too little time is left to process an image; retry")
+    raise ImageTooLargeError(
+        f"the image is {header.megapixels:.1f} MP; as {fmt.value} this server finishes at most "
+        f"{max_megapixels_within(time_budget_s, fmt):.0f} MP within its {time_budget_s:.0f} s "
+        "time budget: send a smaller image, ask for another format, or use the S3 upload path"
+    )
+
+
 class CutoutService:
     """The model, the tier's caps, the cache and the memory budget of one process."""
 
@@ -54,8 +77,14 @@ class CutoutService:
     def key_for(self, data: bytes, options: RemoveOptions) -> CacheKey:
         return CacheKey.for_request(data, self.model.model_id, options)
 
-    def remove(self, data: bytes, options: RemoveOptions) -> Outcome:
-        """Answer one image: from the cache when possible, else by running the pipeline."""
+    def remove(
+        self, data: bytes, options: RemoveOptions, *, time_budget_s: float | None = None
+    ) -> Outcome:
+        """Answer one image: from the cache when possible, else by running the pipeline.
+
+        With a time budget (the API's), an image that could not finish inside it is refused
+        before any work, instead of timing out half done.
+        """
         started = time.perf_counter()
         header = admit(data, self.tier)
         key = self.key_for(data, options)
@@ -69,6 +98,7 @@ class CutoutService:
                 cache_hit=True,
                 timings_ms={"cache": (time.perf_counter() - started) * 1000.0},
             )
+        refuse_unfinishable(header, options, time_budget_s)
         with self.budget.reserve(int(header.pixels * BYTES_PER_PIXEL)):
             rendered = render(data, header, options, model=self.model)
         metadata = {

@@ -20,6 +20,7 @@ API_KEYS_ENV = "CUTOUT_API_KEYS"
 MEDIA_BUCKET_ENV = "CUTOUT_MEDIA_BUCKET"
 INLINE_LIMIT_ENV = "CUTOUT_INLINE_LIMIT_BYTES"
 PRESIGN_TTL_ENV = "CUTOUT_PRESIGN_TTL_SECONDS"
+TIME_BUDGET_ENV = "CUTOUT_TIME_BUDGET_SECONDS"
 XDG_CACHE_HOME_ENV = "XDG_CACHE_HOME"
 
 # Where the container image puts the model (see Dockerfile); the repo checkout's copy comes first.
@@ -32,6 +33,9 @@ DEFAULT_MEMORY_MB = 2048
 # Outside Lambda there is no such limit (0 = none) unless CUTOUT_INLINE_LIMIT_BYTES says so.
 DEFAULT_INLINE_LIMIT_BYTES = 4 * 1024 * 1024
 DEFAULT_PRESIGN_TTL_SECONDS = 900
+# Seconds one image may take before the API answers 503: inside API Gateway's 29 s limit, with
+# room to answer (in Lambda the function's own remaining time can make it shorter).
+DEFAULT_TIME_BUDGET_SECONDS = 25.0
 
 
 def _cpu_count() -> int:
@@ -39,6 +43,19 @@ def _cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{name} must be positive, got {raw!r}")
+    return value
 
 
 def _default_model_path() -> Path:
@@ -80,6 +97,7 @@ class Settings:
     api_keys: frozenset[str] = frozenset()
     inline_limit_bytes: int = 0
     presign_ttl_seconds: int = DEFAULT_PRESIGN_TTL_SECONDS
+    time_budget_seconds: float = DEFAULT_TIME_BUDGET_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -110,4 +128,5 @@ class Settings:
                 env, INLINE_LIMIT_ENV, DEFAULT_INLINE_LIMIT_BYTES if in_lambda else 0
             ),
             presign_ttl_seconds=_positive_int(env, PRESIGN_TTL_ENV, DEFAULT_PRESIGN_TTL_SECONDS),
+            time_budget_seconds=_positive_float(env, TIME_BUDGET_ENV, DEFAULT_TIME_BUDGET_SECONDS),
         )

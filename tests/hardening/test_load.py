@@ -1,0 +1,53 @@
+"""Load shedding: the local server under 8 concurrent clients, and the 503s it sheds with."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bench.load import run_load
+from handler import cli
+from handler.api import create_app
+from handler.service import CutoutService
+from tests.hardening.corpus import good_photo
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_eight_clients_are_all_served_within_the_tier() -> None:
+    """`cutout serve` in a subprocess on loopback; bench/load.py's bounded run."""
+    report = run_load(requests=16, clients=8, megapixels=1.0, memory_mb=2048, time_limit_s=240)
+    assert report.violations == [], report
+    assert sum(report.statuses.values()) == 16
+
+
+@pytest.fixture
+def client(service: CutoutService) -> Iterator[TestClient]:
+    with TestClient(create_app(service), raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_a_spent_memory_budget_sheds_with_503_and_retry_after(
+    client: TestClient, service: CutoutService
+) -> None:
+    with service.budget.reserve(service.budget.capacity_bytes):  # images already in flight
+        shed = client.post("/v1/remove", content=good_photo())
+    assert shed.status_code == 503
+    assert shed.json()["error"]["code"] == "overloaded"
+    assert int(shed.headers["retry-after"]) > 0
+    assert client.post("/v1/remove", content=good_photo()).status_code == 200  # and recovers
+
+
+def test_serve_sets_uvicorn_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs))
+    cli.run_serve(argparse.Namespace(host="127.0.0.1", port=8080))
+    assert seen["limit_concurrency"] == cli.SERVE_LIMIT_CONCURRENCY
+    assert seen["backlog"] == cli.SERVE_BACKLOG
+    assert seen["host"] == "127.0.0.1"
