@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+BENCH_STAMP := $(VENV)/.bench-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: setup model serve test lint typecheck pytest clean deploy-lint layers requirements fuzz
+.PHONY: setup model serve test lint typecheck pytest bench clean deploy-lint layers requirements fuzz
 
 setup: $(STAMP) model
 
@@ -24,8 +25,8 @@ serve: setup
 	$(BIN)/cutout serve --host $(HOST) --port $(PORT)
 
 lint: setup
-	$(BIN)/ruff check handler tests layers events
-	$(BIN)/ruff format --check handler tests layers events
+	$(BIN)/ruff check handler tests layers events bench
+	$(BIN)/ruff format --check handler tests layers events bench
 
 typecheck: setup
 	$(BIN)/mypy
@@ -51,6 +52,15 @@ requirements: setup
 		--custom-compile-command "make requirements" --output-file requirements/lambda.txt
 
 test: lint typecheck deploy-lint pytest
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	touch $(BENCH_STAMP)
+
+# cutout against rembg 2.0.86 (which it installs into .bench/rembg-venv, never into .venv);
+# writes docs/bench/. BENCH_QUICK=1 for a short debugging run (written to .bench/quick/).
+bench: setup $(BENCH_STAMP)
+	$(BIN)/python -m bench.run
 
 # Longer fuzzing of admit + decode: Hypothesis with FUZZ_EXAMPLES fresh examples per property,
 # then atheris (coverage-guided, Pillow instrumented) for FUZZ_SECONDS when it installs here.

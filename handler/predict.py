@@ -30,7 +30,9 @@ class SessionTuning:
     bench/memory_model.py (docs/memory.md): with the arena, the ~250 MB inference working set
     stays resident after the first run (RSS 560 MB idle, more than a 512 MB tier); without it
     the set is returned after every run. NCHWc reorders add ~70 MB to the inference peak.
-    Both cost inference latency (roughly +25% and +20% here), which the tiers pay for.
+    Both cost inference latency (roughly +25% and +20% here), which the tiers pay for:
+    docs/bench/session-options.md measured arena on / pattern off as ~20% faster, but its
+    ~370 MB resident after the first image would leave a 512 MB tier no room for images.
     """
 
     intra_op_threads: int = 1

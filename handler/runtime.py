@@ -9,6 +9,11 @@ from handler.service import CutoutService
 from handler.settings import Settings
 from handler.tiers import MemoryTier
 
+# Lambda gives one vCPU's worth of CPU per 1,769 MB of memory. With less than two, a second
+# intra-op thread only competes for the same share and slows inference down (measured in
+# docs/bench/session-options.md by bench/session_options.py).
+LAMBDA_MB_PER_VCPU = 1769
+
 
 def build_cache(settings: Settings) -> ResultCache:
     """S3 when a bucket is configured, else the local folder, else off."""
@@ -19,6 +24,14 @@ def build_cache(settings: Settings) -> ResultCache:
     if settings.cache_dir is not None:
         return LocalDiskCache(settings.cache_dir)
     return NoCache()
+
+
+def session_tuning(settings: Settings) -> SessionTuning:
+    """Intra-op threads: the cores we may use, and in Lambda no more than the tier's whole vCPUs."""
+    threads = settings.threads
+    if settings.in_lambda and settings.memory_from_env:
+        threads = min(threads, max(1, settings.memory_mb // LAMBDA_MB_PER_VCPU))
+    return SessionTuning(intra_op_threads=threads)
 
 
 def build_service(settings: Settings, model: U2NetModel) -> CutoutService:
@@ -32,5 +45,5 @@ def build_service(settings: Settings, model: U2NetModel) -> CutoutService:
 
 return_large_blocks()
 settings = Settings.from_env()
-model = load_model(settings.model_path, SessionTuning(intra_op_threads=settings.threads))
+model = load_model(settings.model_path, session_tuning(settings))
 service = build_service(settings, model)
