@@ -8,8 +8,8 @@ from PIL import Image
 
 from handler.options import OutputFormat
 
-# zlib level 1 with Pillow's adaptive filter: chosen by bench/png_levels.py (size vs time).
-PNG_COMPRESS_LEVEL = 1
+# zlib level 4: the lowest cost per image (duration + bytes out) in docs/bench/png-levels.md.
+PNG_COMPRESS_LEVEL = 4
 WEBP_QUALITY = 90
 WEBP_METHOD = 4
 JPEG_QUALITY = 90
