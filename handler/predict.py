@@ -26,18 +26,19 @@ ORT_LOG_SEVERITY = 3
 class SessionTuning:
     """ONNX Runtime knobs, set explicitly (chosen by bench/session_options.py).
 
-    The CPU arena is off and layout optimisations (NCHWc) are skipped for memory, measured by
-    bench/memory_model.py (docs/memory.md): with the arena, the ~250 MB inference working set
-    stays resident after the first run (RSS 560 MB idle, more than a 512 MB tier); without it
-    the set is returned after every run. NCHWc reorders add ~70 MB to the inference peak.
-    Both cost inference latency (roughly +25% and +20% here), which the tiers pay for:
-    docs/bench/session-options.md measured arena on / pattern off as ~20% faster, but its
+    Chosen for memory, measured by bench/memory_model.py. With the CPU arena, u2netp's
+    inference working set stays resident after the first run (RSS 560 MB idle, more than a
+    512 MB tier); without it the set is returned after every run. Memory patterns add ~32 MB
+    to every run after the first (one block sized for the whole plan) and NCHWc layout
+    transforms ~70 MB to each run. Latency cost, measured on a busy 2-core machine: about
+    +25 % for the arena, +20 % for the layouts, none visible for the patterns.
+    docs/bench/session-options.md measured arena on / pattern off ~20% faster, but its
     ~370 MB resident after the first image would leave a 512 MB tier no room for images.
     """
 
     intra_op_threads: int = 1
     cpu_arena: bool = False
-    memory_pattern: bool = True
+    memory_pattern: bool = False
     layout_optimizations: bool = False
 
 
