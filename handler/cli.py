@@ -220,6 +220,8 @@ def run_invoke(args: argparse.Namespace) -> int:
         raise CliError(f"{args.event}: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
         raise CliError(f"{args.event}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    # `invoke` plays the Lambda runtime: it sets (never reads) the variables Lambda would set,
+    # before the handler module is imported; all reading still goes through Settings.
     for name, value in LAMBDA_ENV_DEFAULTS.items():
         os.environ.setdefault(name, value)
     settings = Settings.from_env()
