@@ -26,7 +26,13 @@ from handler.errors import (
     StorageUnavailableError,
     UploadsDisabledError,
 )
-from handler.observability import RequestRecord, flush_local_metrics, record_failure, record_outcome
+from handler.observability import (
+    RequestRecord,
+    flush_local_metrics,
+    in_current_trace,
+    record_failure,
+    record_outcome,
+)
 from handler.options import RemoveOptions
 from handler.service import CutoutService, Outcome
 from handler.settings import Settings
@@ -267,7 +273,8 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
             if etag_matches(request.headers.get("if-none-match", ""), etag):
                 return Response(status_code=304, headers={"ETag": etag})
             budget = time_budget_s(settings.time_budget_seconds, request.scope)
-            outcome = await run_within(budget, service.remove, data, options, time_budget_s=budget)
+            remove = in_current_trace(service.remove)
+            outcome = await run_within(budget, remove, data, options, time_budget_s=budget)
             record_outcome(record, outcome)
             if settings.inline_limit_bytes and len(outcome.data) > settings.inline_limit_bytes:
                 return oversized_response(service, outcome, settings)
@@ -287,7 +294,7 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
             raise UploadsDisabledError("uploads need CUTOUT_MEDIA_BUCKET to be configured")
         try:
             return await run_in_threadpool(
-                media.presign_upload,
+                in_current_trace(media.presign_upload),
                 upload.content_type,
                 upload.content_length,
                 service.tier.max_input_bytes,
@@ -305,7 +312,7 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
         if media is None:
             raise UploadsDisabledError("results need CUTOUT_MEDIA_BUCKET to be configured")
         try:
-            url = await run_in_threadpool(media.result_url, result_id)
+            url = await run_in_threadpool(in_current_trace(media.result_url), result_id)
         except CutoutError as exc:
             if exc.code == "result_not_ready":
                 return JSONResponse(

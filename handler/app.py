@@ -23,7 +23,7 @@ from handler.observability import (
     metrics,
     record_cold_start,
     record_trigger_result,
-    tracer,
+    trace_handler,
 )
 from handler.s3_client import s3_client
 from handler.s3_trigger import S3Trigger, TriggerResult
@@ -41,7 +41,7 @@ record_cold_start(INIT_STARTED, time.perf_counter())
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler(capture_response=False)
+@trace_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """API Gateway REST (v1) and HTTP API (v2) proxy events."""
@@ -54,7 +54,7 @@ def _sqs_record(record: SQSRecord) -> list[TriggerResult]:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
+@trace_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def s3_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """S3 notifications, direct or in SQS messages (then answers batchItemFailures)."""

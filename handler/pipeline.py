@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 
 from PIL import Image
@@ -27,17 +29,31 @@ class Rendered:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
-class _Stopwatch:
-    """Accumulates wall time per stage name."""
+# Wraps each stage (a trace span, say): called with the stage's name, entered around its work.
+StageHook = Callable[[str], AbstractContextManager[object]]
 
-    def __init__(self) -> None:
+
+def untraced(stage: str) -> AbstractContextManager[object]:
+    """The default stage hook: nothing around the stage."""
+    return nullcontext()
+
+
+class _Stages:
+    """Wall time per stage name, each stage run inside the caller's hook."""
+
+    def __init__(self, hook: StageHook) -> None:
         self.timings: dict[str, float] = {}
-        self._last = time.perf_counter()
+        self._hook = hook
 
-    def lap(self, stage: str) -> None:
-        now = time.perf_counter()
-        self.timings[stage] = self.timings.get(stage, 0.0) + (now - self._last) * 1000.0
-        self._last = now
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            with self._hook(stage):
+                yield
+        finally:
+            elapsed_ms = (time.perf_counter() - started) * 1000.0
+            self.timings[stage] = self.timings.get(stage, 0.0) + elapsed_ms
 
 
 def uses_draft(header: ImageHeader) -> bool:
@@ -57,7 +73,12 @@ def crop_mask(mask: Image.Image, options: RemoveOptions) -> Image.Image:
 
 
 def render(
-    data: bytes, header: ImageHeader, options: RemoveOptions, *, model: U2NetModel
+    data: bytes,
+    header: ImageHeader,
+    options: RemoveOptions,
+    *,
+    model: U2NetModel,
+    stage_hook: StageHook = untraced,
 ) -> Rendered:
     """Produce the requested output for admitted image bytes.
 
@@ -65,43 +86,45 @@ def render(
     image are never alive together. The model input comes from a reduced-size JPEG decode
     where possible, else from the full decode, which is kept through inference only when it
     is small and otherwise decoded again afterwards. The cutout is then made in place in the
-    full decode, which is freed, with the mask, before its result is encoded.
+    full decode, which is freed, with the mask, before its result is encoded. Each stage
+    (decode, inference, compose, encode) is timed and run inside `stage_hook`.
     """
-    watch = _Stopwatch()
-    full = None if uses_draft(header) else decode(data, header)
-    preview = full if full is not None else decode(data, header, draft_side=MODEL_DRAFT_SIDE)
-    size = header.oriented_size if full is None else full.size
-    batch = model_input(model_view(preview))
-    del preview
-    if options.mask or not holds_decode(header):
-        full = None
-    watch.lap("decode")
-    small_mask = saliency_to_mask(model.run(batch))
-    del batch
-    watch.lap("inference")
+    stage = _Stages(stage_hook)
+    with stage("decode"):
+        full = None if uses_draft(header) else decode(data, header)
+        preview = full if full is not None else decode(data, header, draft_side=MODEL_DRAFT_SIDE)
+        size = header.oriented_size if full is None else full.size
+        batch = model_input(model_view(preview))
+        del preview
+        if options.mask or not holds_decode(header):
+            full = None
+    with stage("inference"):
+        small_mask = saliency_to_mask(model.run(batch))
+        del batch
     if options.mask:
-        result = crop_mask(upscale_mask(small_mask, size), options)
+        with stage("compose"):
+            result = crop_mask(upscale_mask(small_mask, size), options)
     else:
         if full is None:
-            full = decode(data, header)
-            watch.lap("decode")
-        mask = upscale_mask(small_mask, full.size)
-        box = crop_box(full, mask, options)
-        if box is not None:  # crop here, so each uncropped original is freed as it goes
-            mask = mask.crop(box)
-            full = full.crop(box)
-        result = compose(full, mask, replace(options, crop=False))
-        del mask
-        full = None
-    watch.lap("compose")
-    encoded = encode(result, options.format)
-    width, height = result.size
-    del result
-    watch.lap("encode")
+            with stage("decode"):
+                full = decode(data, header)
+        with stage("compose"):
+            mask = upscale_mask(small_mask, full.size)
+            box = crop_box(full, mask, options)
+            if box is not None:  # crop here, so each uncropped original is freed as it goes
+                mask = mask.crop(box)
+                full = full.crop(box)
+            result = compose(full, mask, replace(options, crop=False))
+            del mask
+            full = None
+    with stage("encode"):
+        encoded = encode(result, options.format)
+        width, height = result.size
+        del result
     return Rendered(
         data=encoded,
         media_type=options.format.media_type,
         width=width,
         height=height,
-        timings_ms=watch.timings,
+        timings_ms=stage.timings,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from handler.allocator import return_large_blocks
 from handler.cache import LocalDiskCache, NoCache, ResultCache
+from handler.pipeline import StageHook, untraced
 from handler.predict import SessionTuning, U2NetModel, load_model
 from handler.service import CutoutService
 from handler.settings import Settings
@@ -34,12 +35,22 @@ def session_tuning(settings: Settings) -> SessionTuning:
     return SessionTuning(intra_op_threads=threads)
 
 
+def stage_hook(settings: Settings) -> StageHook:
+    """An X-Ray subsegment per pipeline stage when tracing is on, else nothing."""
+    if not settings.tracing:
+        return untraced
+    from handler.observability import traced
+
+    return traced
+
+
 def build_service(settings: Settings, model: U2NetModel) -> CutoutService:
     """A service for these settings around an already loaded model."""
     return CutoutService(
         model=model,
         tier=MemoryTier.for_memory(settings.memory_mb),
         cache=build_cache(settings),
+        stage_hook=stage_hook(settings),
     )
 
 

@@ -12,7 +12,7 @@ from handler.cache import CachedResult, CacheKey, NoCache, ResultCache
 from handler.deadline import FIXED_SECONDS, estimated_seconds, max_megapixels_within
 from handler.errors import ImageTooLargeError, ProcessingTimeoutError, TooLargeForFormatError
 from handler.options import RemoveOptions
-from handler.pipeline import render
+from handler.pipeline import StageHook, render, untraced
 from handler.predict import U2NetModel
 from handler.tiers import MemoryTier
 
@@ -68,8 +68,10 @@ class CutoutService:
         tier: MemoryTier,
         cache: ResultCache | None = None,
         budget: MemoryBudget | None = None,
+        stage_hook: StageHook = untraced,
     ) -> None:
         self.model = model
+        self.stage_hook = stage_hook
         self.tier = tier
         self.cache: ResultCache = cache or NoCache()
         self.budget = budget or MemoryBudget(tier.image_budget_bytes())
@@ -102,7 +104,7 @@ class CutoutService:
         # Reserved before decoding: what this image adds to the process at its peak.
         estimate = self.tier.estimated_bytes(header.pixels, len(data), options.format)
         with self.budget.reserve(estimate):
-            rendered = render(data, header, options, model=self.model)
+            rendered = render(data, header, options, model=self.model, stage_hook=self.stage_hook)
         metadata = {
             "model": self.model.model_id,
             "source-sha256": key.source_sha256,

@@ -22,6 +22,10 @@ INLINE_LIMIT_ENV = "CUTOUT_INLINE_LIMIT_BYTES"
 PRESIGN_TTL_ENV = "CUTOUT_PRESIGN_TTL_SECONDS"
 TIME_BUDGET_ENV = "CUTOUT_TIME_BUDGET_SECONDS"
 XDG_CACHE_HOME_ENV = "XDG_CACHE_HOME"
+# Set by the Lambda runtime, by SAM's local emulator, and by Powertools' own switch.
+TASK_ROOT_ENV = "LAMBDA_TASK_ROOT"
+SAM_LOCAL_ENV = "AWS_SAM_LOCAL"
+TRACE_DISABLED_ENV = "POWERTOOLS_TRACE_DISABLED"
 
 # Where the container image puts the model (see Dockerfile); the repo checkout's copy comes first.
 IMAGE_MODEL_PATH = Path("/opt/ml/model/u2netp.onnx")
@@ -58,6 +62,18 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def tracing_enabled(env: Mapping[str, str] | None = None) -> bool:
+    """X-Ray tracing: on in Lambda (not under SAM local), unless POWERTOOLS_TRACE_DISABLED says no.
+
+    The same rule Powertools' Tracer applies; decided here so that the X-Ray SDK (~0.2 s of
+    imports) is only loaded where a daemon listens.
+    """
+    env = os.environ if env is None else env
+    if env.get(TRACE_DISABLED_ENV, "").strip().lower() in {"1", "y", "yes", "t", "true", "on"}:
+        return False
+    return bool(env.get(TASK_ROOT_ENV)) and not env.get(SAM_LOCAL_ENV)
+
+
 def _default_model_path() -> Path:
     return CHECKOUT_MODEL_PATH if CHECKOUT_MODEL_PATH.is_file() else IMAGE_MODEL_PATH
 
@@ -87,6 +103,7 @@ class Settings:
     memory_mb: int = DEFAULT_MEMORY_MB
     memory_from_env: bool = False
     in_lambda: bool = False
+    tracing: bool = False
     model_path: Path = field(default_factory=_default_model_path)
     threads: int = field(default_factory=_cpu_count)
     cache_bucket: str = ""
@@ -114,6 +131,7 @@ class Settings:
             memory_mb=_positive_int(env, MEMORY_SIZE_ENV, DEFAULT_MEMORY_MB),
             memory_from_env=bool(memory_raw),
             in_lambda=in_lambda,
+            tracing=tracing_enabled(env),
             model_path=Path(model_raw) if model_raw else _default_model_path(),
             threads=_positive_int(env, THREADS_ENV, _cpu_count()),
             cache_bucket=env.get(CACHE_BUCKET_ENV, "").strip(),
