@@ -79,6 +79,7 @@ def render(
     *,
     model: U2NetModel,
     stage_hook: StageHook = untraced,
+    threads: int = 1,
 ) -> Rendered:
     """Produce the requested output for admitted image bytes.
 
@@ -87,7 +88,8 @@ def render(
     where possible, else from the full decode, which is kept through inference only when it
     is small and otherwise decoded again afterwards. The cutout is then made in place in the
     full decode, which is freed, with the mask, before its result is encoded. Each stage
-    (decode, inference, compose, encode) is timed and run inside `stage_hook`.
+    (decode, inference, compose, encode) is timed and run inside `stage_hook`; `threads` is
+    how many cores the encoder may use.
     """
     stage = _Stages(stage_hook)
     with stage("decode"):
@@ -118,7 +120,7 @@ def render(
             del mask
             full = None
     with stage("encode"):
-        encoded = encode(result, options.format)
+        encoded = encode(result, options.format, threads=threads)
         width, height = result.size
         del result
     return Rendered(

@@ -51,6 +51,7 @@ def build_service(settings: Settings, model: U2NetModel) -> CutoutService:
         tier=MemoryTier.for_memory(settings.memory_mb),
         cache=build_cache(settings),
         stage_hook=stage_hook(settings),
+        threads=session_tuning(settings).intra_op_threads,
     )
 
 

@@ -69,9 +69,11 @@ class CutoutService:
         cache: ResultCache | None = None,
         budget: MemoryBudget | None = None,
         stage_hook: StageHook = untraced,
+        threads: int = 1,
     ) -> None:
         self.model = model
         self.stage_hook = stage_hook
+        self.threads = threads
         self.tier = tier
         self.cache: ResultCache = cache or NoCache()
         self.budget = budget or MemoryBudget(tier.image_budget_bytes())

@@ -12,10 +12,14 @@ Box = tuple[int, int, int, int]
 
 
 def strips(
-    size: tuple[int, int], *, bytes_per_pixel: int = 4, rows: int | None = None
+    size: tuple[int, int],
+    *,
+    bytes_per_pixel: int = 4,
+    rows: int | None = None,
+    target: int = STRIP_BYTES,
 ) -> Iterator[Box]:
-    """Boxes of whole rows covering an image: `rows` high, or about STRIP_BYTES each."""
+    """Boxes of whole rows covering an image: `rows` high, or about `target` bytes each."""
     width, height = size
-    step = rows or max(1, STRIP_BYTES // max(1, bytes_per_pixel * width))
+    step = rows or max(1, target // max(1, bytes_per_pixel * width))
     for top in range(0, height, step):
         yield (0, top, width, min(height, top + step))
