@@ -42,16 +42,36 @@ def test_session_options_fall_back_to_the_smallest_slowdown() -> None:
     assert chosen["slowdown"] == 1.5
 
 
-def test_png_level_is_the_cheapest_in_encode_time_plus_transfer() -> None:
+def _encoder(name: str, size: float, seconds: float, threads: int = 1) -> dict[str, Any]:
+    return {"encoder": name, "threads": threads, "bytes": size, "s": seconds}
+
+
+def test_png_encoder_is_the_fastest_on_one_core_near_pillows_default_size() -> None:
     rows = [
-        {"level": 0, "bytes": 20e6, "s": 0.3},  # huge
-        {"level": 1, "bytes": 2.2e6, "s": 0.5},
-        {"level": 4, "bytes": 1.95e6, "s": 0.8},
-        {"level": 9, "bytes": 1.87e6, "s": 5.0},  # slow
+        _encoder("pillow-1", 2.2e6, 0.40),
+        _encoder("pillow-4", 1.95e6, 0.60),
+        _encoder("pillow-6", 1.90e6, 1.00),
+        _encoder("up-1", 2.25e6, 0.20),  # fastest, but 18% over pillow-6
+        _encoder("up-4", 2.05e6, 0.30),
+        _encoder("up-4 x2", 2.05e6, 0.18, threads=2),  # two cores: not what Lambda has
+        _encoder("up-6", 2.00e6, 0.45),
     ]
-    assert png_levels.recommend(rows, images=5) == 4
-    # With free bytes, the fastest level would win.
-    assert png_levels.dollars_per_1000(rows[0], 5) > png_levels.dollars_per_1000(rows[1], 5)
+    assert png_levels.recommend(rows) == "up-4"
+    # The cost column counts bytes out too: more bytes cost more at the same time.
+    assert png_levels.dollars_per_1000(rows[3], 5) > png_levels.dollars_per_1000(
+        _encoder("x", 2.0e6, 0.20), 5
+    )
+
+
+def test_the_chosen_png_encoder_is_the_one_encode_uses() -> None:
+    import json
+    import zlib
+
+    from handler import encode
+
+    chosen = json.loads((png_levels.DOCS / "png-levels.json").read_text())["recommended"]
+    setting = "rle" if encode.PNG_STRATEGY == zlib.Z_RLE else str(encode.PNG_COMPRESS_LEVEL)
+    assert chosen == f"up-{setting}"
 
 
 def test_soak_order_uses_every_image_equally_and_is_seeded() -> None:
@@ -82,17 +102,20 @@ def test_generated_sizes_keep_the_aspect_and_the_megapixels() -> None:
     assert abs(width / height - 2 / 3) < 0.001
 
 
-def test_png_report_marks_the_recommended_level() -> None:
-    per_level = {
-        str(level): {"bytes": 1000 - level, "s": [0.01 * (level + 1)]} for level in range(10)
+def test_png_report_marks_the_chosen_encoder() -> None:
+    names = [candidate.name for candidate in png_levels.candidates()]
+    per_encoder = {
+        name: {"bytes": 1000 + number, "s": [0.01 * (number + 1)]}
+        for number, name in enumerate(names)
     }
     data = {
         "machine": {"date": "today", "cpu": "Test CPU", "cores": 2},
         "pillow": "12",
         "rounds": 1,
-        "images": {"car-1": per_level},
-        "totals": png_levels.totals({"car-1": per_level}),
-        "recommended": 1,
+        "images": {"car-1": per_encoder},
+        "totals": png_levels.totals({"car-1": per_encoder}),
+        "recommended": "up-4",
     }
+    assert png_levels.recommend(data["totals"]) == "pillow-1"  # fastest and smallest here
     text = png_levels.render(data)
-    assert "| **1** |" in text and "compress_level=1" in text
+    assert "| **up-4** | 1 |" in text and "**up-4** (handler/encode.py)" in text
