@@ -246,7 +246,9 @@ def run_invoke(args: argparse.Namespace) -> int:
 
 def run_limits(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    limits: dict[str, Any] = dict(MemoryTier.for_memory(settings.memory_mb).as_dict())
+    limits: dict[str, Any] = dict(
+        MemoryTier.for_memory(settings.memory_mb, settings.session_profile).as_dict()
+    )
     limits["memory_source"] = (
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" if settings.memory_from_env else "default"
     )

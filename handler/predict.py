@@ -24,22 +24,26 @@ ORT_LOG_SEVERITY = 3
 
 @dataclass(frozen=True)
 class SessionTuning:
-    """ONNX Runtime knobs, set explicitly (chosen by bench/session_options.py).
-
-    Chosen for memory, measured by bench/memory_model.py. With the CPU arena, u2netp's
-    inference working set stays resident after the first run (RSS 560 MB idle, more than a
-    512 MB tier); without it the set is returned after every run. Memory patterns add ~32 MB
-    to every run after the first (one block sized for the whole plan) and NCHWc layout
-    transforms ~70 MB to each run. Latency cost, measured on a busy 2-core machine: about
-    +25 % for the arena, +20 % for the layouts, none visible for the patterns.
-    docs/bench/session-options.md measured arena on / pattern off ~20% faster, but its
-    ~370 MB resident after the first image would leave a 512 MB tier no room for images.
-    """
+    """ONNX Runtime knobs, set explicitly. The two profiles below are what cutout uses."""
 
     intra_op_threads: int = 1
     cpu_arena: bool = False
     memory_pattern: bool = False
     layout_optimizations: bool = False
+
+
+# Two session profiles, measured by bench/session_options.py (docs/bench/session-options.md)
+# and bench/memory_model.py (docs/memory.md):
+# - lean: no CPU arena, no memory patterns, no NCHWc layout transforms. The model's working
+#   set is returned after every run, so a warm process idles near 90 MB and a 512 MB tier
+#   still holds a 30 MP photo. The price: session.run takes ~1.8x as long.
+# - fast: arena and layout transforms on (ONNX Runtime's defaults, less memory patterns,
+#   which would keep ~190 MB more resident for nothing measurable). The arena keeps the
+#   working set (~280 MB) resident between images, which every tier from 1,024 MB can spare.
+PROFILES = {
+    "lean": SessionTuning(),
+    "fast": SessionTuning(cpu_arena=True, layout_optimizations=True),
+}
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from handler.allocator import return_large_blocks
 from handler.cache import LocalDiskCache, NoCache, ResultCache
 from handler.pipeline import StageHook, untraced
-from handler.predict import SessionTuning, U2NetModel, load_model
+from handler.predict import PROFILES, SessionTuning, U2NetModel, load_model
 from handler.service import CutoutService
 from handler.settings import Settings
 from handler.tiers import MemoryTier
@@ -27,12 +29,18 @@ def build_cache(settings: Settings) -> ResultCache:
     return NoCache()
 
 
+def tier_for(settings: Settings) -> MemoryTier:
+    """The memory tier, with its session profile (CUTOUT_SESSION_PROFILE, else the tier's)."""
+    return MemoryTier.for_memory(settings.memory_mb, settings.session_profile)
+
+
 def session_tuning(settings: Settings) -> SessionTuning:
-    """Intra-op threads: the cores we may use, and in Lambda no more than the tier's whole vCPUs."""
+    """The tier's session profile. Intra-op threads: the cores we may use, and in Lambda no
+    more than the tier's whole vCPUs."""
     threads = settings.threads
     if settings.in_lambda and settings.memory_from_env:
         threads = min(threads, max(1, settings.memory_mb // LAMBDA_MB_PER_VCPU))
-    return SessionTuning(intra_op_threads=threads)
+    return replace(PROFILES[tier_for(settings).profile], intra_op_threads=threads)
 
 
 def stage_hook(settings: Settings) -> StageHook:
@@ -48,7 +56,7 @@ def build_service(settings: Settings, model: U2NetModel) -> CutoutService:
     """A service for these settings around an already loaded model."""
     return CutoutService(
         model=model,
-        tier=MemoryTier.for_memory(settings.memory_mb),
+        tier=tier_for(settings),
         cache=build_cache(settings),
         stage_hook=stage_hook(settings),
         threads=session_tuning(settings).intra_op_threads,

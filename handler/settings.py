@@ -21,6 +21,8 @@ MEDIA_BUCKET_ENV = "CUTOUT_MEDIA_BUCKET"
 INLINE_LIMIT_ENV = "CUTOUT_INLINE_LIMIT_BYTES"
 PRESIGN_TTL_ENV = "CUTOUT_PRESIGN_TTL_SECONDS"
 TIME_BUDGET_ENV = "CUTOUT_TIME_BUDGET_SECONDS"
+SESSION_PROFILE_ENV = "CUTOUT_SESSION_PROFILE"
+SESSION_PROFILES = ("lean", "fast")
 XDG_CACHE_HOME_ENV = "XDG_CACHE_HOME"
 # Set by the Lambda runtime, by SAM's local emulator, and by Powertools' own switch.
 TASK_ROOT_ENV = "LAMBDA_TASK_ROOT"
@@ -74,6 +76,15 @@ def tracing_enabled(env: Mapping[str, str] | None = None) -> bool:
     return bool(env.get(TASK_ROOT_ENV)) and not env.get(SAM_LOCAL_ENV)
 
 
+def _session_profile(env: Mapping[str, str]) -> str | None:
+    raw = env.get(SESSION_PROFILE_ENV, "").strip().lower()
+    if not raw:
+        return None
+    if raw not in SESSION_PROFILES:
+        raise ValueError(f"{SESSION_PROFILE_ENV} must be one of {', '.join(SESSION_PROFILES)}")
+    return raw
+
+
 def _default_model_path() -> Path:
     return CHECKOUT_MODEL_PATH if CHECKOUT_MODEL_PATH.is_file() else IMAGE_MODEL_PATH
 
@@ -115,6 +126,7 @@ class Settings:
     inline_limit_bytes: int = 0
     presign_ttl_seconds: int = DEFAULT_PRESIGN_TTL_SECONDS
     time_budget_seconds: float = DEFAULT_TIME_BUDGET_SECONDS
+    session_profile: str | None = None  # None: the tier's own (handler/tiers.py)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -147,4 +159,5 @@ class Settings:
             ),
             presign_ttl_seconds=_positive_int(env, PRESIGN_TTL_ENV, DEFAULT_PRESIGN_TTL_SECONDS),
             time_budget_seconds=_positive_float(env, TIME_BUDGET_ENV, DEFAULT_TIME_BUDGET_SECONDS),
+            session_profile=_session_profile(env),
         )

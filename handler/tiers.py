@@ -2,10 +2,14 @@
 
 The memory model, measured by bench/memory_model.py (data and fit in docs/memory.md):
 
-    peak_mb = max(INFERENCE_PEAK_MB + held,
-                  BASE_MB + bytes_per_pixel * pixels / MiB,
-                  BASE_MB + 4 * pixels / MiB + 2 * input_bytes / MiB)
+    peak_mb = max(inference_peak_mb + held,
+                  base_mb + bytes_per_pixel * pixels / MiB,
+                  base_mb + 4 * pixels / MiB + 2 * input_bytes / MiB)
               + input_bytes / MiB
+
+`base_mb` (a warm idle process) and `inference_peak_mb` depend on the ONNX session profile
+(handler/predict.py): the lean one returns the model's working set after every run, the fast
+one keeps it resident in its arena. Tiers from FAST_FROM_MB use the fast profile.
 
 A request has phases that never overlap. The model runs first, on a reduced picture, with
 at most HELD_DECODE_MB of decoded image alive (the pipeline frees and later re-decodes
@@ -26,12 +30,19 @@ from handler.options import OutputFormat
 MIB = 1024 * 1024
 
 # Fitted by bench/memory_model.py on 2026-11-26 (Linux x86-64, CPython 3.11, Pillow 13,
-# onnxruntime 1.32; data, fit and residuals in docs/memory.md). Re-run it after changing the
-# pipeline, the ONNX session options or the dependencies, and paste the new values here.
-BASE_MB = 93.2
-BYTES_PER_PIXEL = 9.0  # worst path: RGBA input on an opaque colour, or cropped to 1 px less
+# onnxruntime 1.32, 16 paths at 1-64 MP, each profile; data, fit and residuals in
+# docs/memory.md). Re-run it after changing the pipeline, the ONNX session options or the
+# dependencies, and paste the new values here.
+BYTES_PER_PIXEL = 9.1  # worst path: RGBA input on an opaque colour, or cropped to 1 px less
 WEBP_BYTES_PER_PIXEL = 37.5  # worst path: RGBA input with a noisy alpha, WebP output
-INFERENCE_PEAK_MB = 247.7
+# The lean session profile: the model's working set is returned after every run.
+BASE_MB = 128.5
+INFERENCE_PEAK_MB = 285.3
+# The fast profile: the arena keeps the working set resident, so the base includes it.
+FAST_BASE_MB = 399.7
+FAST_INFERENCE_PEAK_MB = 426.6
+# From this tier up the fast profile leaves room for the issue's goals (40 MP at 1,024 MB).
+FAST_FROM_MB = 1024
 # Pillow keeps RGB and RGBA at four bytes a pixel.
 DECODED_BYTES_PER_PIXEL = 4
 # A decoded image up to this size stays alive while the model runs (saves a second decode).
@@ -47,29 +58,59 @@ INPUT_TRANSIENT_COPIES = 2
 
 
 @dataclass(frozen=True)
+class Footprint:
+    """What the model costs a process under one session profile."""
+
+    base_mb: float  # a warm idle process
+    inference_peak_mb: float  # the process's peak while the model runs
+
+
+FOOTPRINTS = {
+    "lean": Footprint(base_mb=BASE_MB, inference_peak_mb=INFERENCE_PEAK_MB),
+    "fast": Footprint(base_mb=FAST_BASE_MB, inference_peak_mb=FAST_INFERENCE_PEAK_MB),
+}
+
+
+def default_profile(memory_mb: int) -> str:
+    """The session profile for a tier: fast where the memory allows it, else lean."""
+    return "fast" if memory_mb >= FAST_FROM_MB else "lean"
+
+
+@dataclass(frozen=True)
 class MemoryTier:
-    """The caps that follow from one memory size."""
+    """The caps that follow from one memory size and session profile."""
 
     memory_mb: int
     max_pixels: int
     max_input_bytes: int
     max_webp_pixels: int | None = None
+    profile: str = "lean"
 
     @classmethod
-    def for_memory(cls, memory_mb: int) -> MemoryTier:
-        """Caps for a Lambda memory size in MB, with headroom under the fitted peak."""
+    def for_memory(cls, memory_mb: int, profile: str | None = None) -> MemoryTier:
+        """Caps for a Lambda memory size in MB, with headroom under the fitted peak.
+
+        `profile` is the ONNX session profile (default: the tier's, see default_profile).
+        """
+        profile = profile or default_profile(memory_mb)
+        model = FOOTPRINTS[profile]
         usable_mb = memory_mb * USABLE_SHARE
-        room_mb = usable_mb - BASE_MB
-        input_mb = min(room_mb * INPUT_SHARE, usable_mb - INFERENCE_PEAK_MB - HELD_DECODE_MB)
+        room_mb = usable_mb - model.base_mb
+        input_mb = min(room_mb * INPUT_SHARE, usable_mb - model.inference_peak_mb - HELD_DECODE_MB)
         if input_mb <= 0:
-            return cls(memory_mb=memory_mb, max_pixels=0, max_input_bytes=0, max_webp_pixels=0)
+            return cls(memory_mb, 0, 0, 0, profile)
         pixel_bytes = (room_mb - input_mb) * MIB
         return cls(
             memory_mb=memory_mb,
             max_pixels=int(pixel_bytes / BYTES_PER_PIXEL),
             max_input_bytes=int(input_mb * MIB),
             max_webp_pixels=int(pixel_bytes / WEBP_BYTES_PER_PIXEL),
+            profile=profile,
         )
+
+    @property
+    def footprint(self) -> Footprint:
+        return FOOTPRINTS[self.profile]
 
     def pixel_cap(self, output: OutputFormat = OutputFormat.PNG) -> int:
         """The pixel cap for an output format (WebP's encoder needs more memory)."""
@@ -81,22 +122,24 @@ class MemoryTier:
         self, pixels: int, input_bytes: int = 0, output: OutputFormat = OutputFormat.PNG
     ) -> float:
         """Predicted whole-process peak RSS while processing one image of this size."""
-        return estimated_peak_mb(pixels, input_bytes, output)
+        return estimated_peak_mb(pixels, input_bytes, output, self.footprint)
 
     def estimated_bytes(
         self, pixels: int, input_bytes: int = 0, output: OutputFormat = OutputFormat.PNG
     ) -> int:
         """What one image adds to the idle process at its peak: its share of the budget."""
-        return int((estimated_peak_mb(pixels, input_bytes, output) - BASE_MB) * MIB)
+        peak_mb = estimated_peak_mb(pixels, input_bytes, output, self.footprint)
+        return int((peak_mb - self.footprint.base_mb) * MIB)
 
     def image_budget_bytes(self) -> int:
         """Bytes available for images in flight at once (the concurrency budget)."""
-        return max(0, int((self.memory_mb * USABLE_SHARE - BASE_MB) * MIB))
+        return max(0, int((self.memory_mb * USABLE_SHARE - self.footprint.base_mb) * MIB))
 
-    def as_dict(self) -> dict[str, int | float]:
+    def as_dict(self) -> dict[str, int | float | str]:
         webp = self.pixel_cap(OutputFormat.WEBP)
         return {
             "memory_mb": self.memory_mb,
+            "session_profile": self.profile,
             "max_pixels": self.max_pixels,
             "max_megapixels": round(self.max_pixels / 1e6, 1),
             "max_input_bytes": self.max_input_bytes,
@@ -106,13 +149,16 @@ class MemoryTier:
 
 
 def estimated_peak_mb(
-    pixels: int, input_bytes: int = 0, output: OutputFormat = OutputFormat.PNG
+    pixels: int,
+    input_bytes: int = 0,
+    output: OutputFormat = OutputFormat.PNG,
+    footprint: Footprint = FOOTPRINTS["lean"],
 ) -> float:
     """The memory model: whole-process peak RSS in MiB for one image."""
     per_pixel = WEBP_BYTES_PER_PIXEL if output is OutputFormat.WEBP else BYTES_PER_PIXEL
     decoded_mb = DECODED_BYTES_PER_PIXEL * pixels / MIB
     input_mb = input_bytes / MIB
-    inference_mb = INFERENCE_PEAK_MB + min(HELD_DECODE_MB, decoded_mb)
-    full_size_mb = BASE_MB + per_pixel * pixels / MIB
-    decoding_mb = BASE_MB + decoded_mb + INPUT_TRANSIENT_COPIES * input_mb
+    inference_mb = footprint.inference_peak_mb + min(HELD_DECODE_MB, decoded_mb)
+    full_size_mb = footprint.base_mb + per_pixel * pixels / MIB
+    decoding_mb = footprint.base_mb + decoded_mb + INPUT_TRANSIENT_COPIES * input_mb
     return max(inference_mb, full_size_mb, decoding_mb) + input_mb

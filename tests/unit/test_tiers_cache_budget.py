@@ -11,8 +11,9 @@ from handler.options import OutputFormat, RemoveOptions
 from handler.tiers import BASE_MB, BYTES_PER_PIXEL, MIB, MemoryTier, estimated_peak_mb
 
 
-def test_caps_grow_with_memory_and_keep_headroom() -> None:
-    tiers = [MemoryTier.for_memory(mb) for mb in (512, 1024, 2048, 10240)]
+@pytest.mark.parametrize("profile", [None, "lean", "fast"])
+def test_caps_grow_with_memory_and_keep_headroom(profile: str | None) -> None:
+    tiers = [MemoryTier.for_memory(mb, profile) for mb in (512, 1024, 2048, 10240)]
     assert [t.max_pixels for t in tiers] == sorted(t.max_pixels for t in tiers)
     for t in tiers:
         for output in OutputFormat:
