@@ -119,3 +119,32 @@ def test_png_report_marks_the_chosen_encoder() -> None:
     assert png_levels.recommend(data["totals"]) == "pillow-1"  # fastest and smallest here
     text = png_levels.render(data)
     assert "| **up-4** | 1 |" in text and "**up-4** (handler/encode.py)" in text
+
+
+def test_session_profiles_report_compares_each_option_with_lean() -> None:
+    from bench import session_profiles
+
+    rows = [
+        {
+            "config": name,
+            "threads": threads,
+            "ms": 100.0 * (number + 1) / threads,
+            "first_ms": 500.0,
+            "loaded_mb": 70.0,
+            "after_mb": 100.0 + number,
+            "peak_mb": 300.0,
+        }
+        for threads in (1, 2)
+        for number, name in enumerate(session_profiles.CONFIGS)
+    ]
+    data = {
+        "machine": {"date": "today", "cpu": "Test CPU", "cores": 2, "load_average": [0.1]},
+        "onnxruntime": "1.32.0",
+        "runs": 25,
+        "rounds": 3,
+        "rows": rows,
+    }
+    text = session_profiles.render(data)
+    assert "| lean (512 MB tiers) | 100 | 1.00x |" in text
+    assert "| fast (1,024 MB and up) | 400 | 4.00x |" in text
+    assert text.count("| ONNX Runtime defaults (rembg) |") == 2
