@@ -30,9 +30,13 @@ def peak_rss(results: Results, path: Path) -> None:
     names = sorted(results["peak"], key=lambda n: megapixels[n])
     fig, ax = plt.subplots(figsize=(7, 4.5))
     xs = [megapixels[n] for n in names]
-    for tool in ("cutout", "rembg"):
+    for tool in ("cutout", "cutout-lean", "rembg"):
+        if not all(tool in results["peak"][n] for n in names):
+            continue
         ys = [results["peak"][n][tool]["peak_mb"] for n in names]
-        ax.plot(xs, ys, "o-", color=COLORS[tool], label=tool)
+        style = "o--" if tool == "cutout-lean" else "o-"
+        label = "cutout, lean profile (< 1,024 MB)" if tool == "cutout-lean" else tool
+        ax.plot(xs, ys, style, color=COLORS[tool.split("-")[0]], label=label)
     top = max(results["peak"][n][t]["peak_mb"] for n in names for t in ("cutout", "rembg"))
     for tier in TIERS_MB:
         if tier < top * 1.2:

@@ -187,3 +187,12 @@ def test_plots_are_drawn_when_matplotlib_is_there(tmp_path: Path) -> None:
     plots.draw_all(synthetic(), tmp_path)
     for name in report.PLOTS:
         assert (tmp_path / name).stat().st_size > 1000
+
+
+def test_the_lean_profile_gets_its_own_peak_goal_and_column() -> None:
+    results = synthetic()
+    for tools in results["peak"].values():
+        tools["cutout-lean"] = {**tools["cutout"], "peak_mb": tools["cutout"]["peak_mb"] * 0.7}
+    peak_goals = [g for g in report.goals(results) if g.name.startswith("Peak RSS at 12 MP")]
+    assert [("lean" in g.name, g.met) for g in peak_goals] == [(False, True), (True, True)]
+    assert "| cutout lean profile peak (MB) | lean / rembg (peak) |" in report.render(results)
