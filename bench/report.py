@@ -567,7 +567,10 @@ def _cost_text(results: Results) -> str:
         "Costs at 3,008 and 10,240 MB are therefore upper bounds for both tools. Warm "
         "invocations only: no init, no cache hits. **(OOM)** marks a tier below the peak RSS "
         "measured for that image (in a fresh process, or over the soak for the images in it): "
-        "such invocations would be killed, not billed as shown.\n"
+        "such invocations would be killed, not billed as shown. cutout's times are its fast "
+        "session profile's (the benchmark's 2,048 MB tier); below 1,024 MB cutout runs the "
+        "lean profile, whose session.run takes ~1.55x as long on one thread "
+        "([session-profiles.md](session-profiles.md)), so its 512 MB row is an underestimate.\n"
     ]
     header = [
         "Tier (MB)",
