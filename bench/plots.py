@@ -35,7 +35,10 @@ def peak_rss(results: Results, path: Path) -> None:
             continue
         ys = [results["peak"][n][tool]["peak_mb"] for n in names]
         style = "o--" if tool == "cutout-lean" else "o-"
-        label = "cutout, lean profile (< 1,024 MB)" if tool == "cutout-lean" else tool
+        label = {
+            "cutout": "cutout, fast profile (from 1,024 MB)",
+            "cutout-lean": "cutout, lean profile (below 1,024 MB)",
+        }.get(tool, tool)
         ax.plot(xs, ys, style, color=COLORS[tool.split("-")[0]], label=label)
     top = max(results["peak"][n][t]["peak_mb"] for n in names for t in ("cutout", "rembg"))
     for tier in TIERS_MB:
