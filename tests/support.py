@@ -13,7 +13,7 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 EVENTS = REPO / "events"
-FIXTURES = REPO.parent / "shared" / "fixtures" / "rembg"
+FIXTURES = REPO / "tests" / "fixtures" / "rembg"
 FAILURES = REPO / "tests" / "_failures"
 FIXTURE_NAMES = ("anime-girl-1", "car-1", "cloth-1", "plants-1")
 

@@ -1,0 +1,1 @@
+"""The HTTP API: the FastAPI app (the same in Lambda and `cutout serve`) and API keys."""

@@ -1,0 +1,1 @@
+"""The request path every entry point shares: admission against budgets, the result cache, time limits."""
