@@ -107,7 +107,7 @@ def run(invocations: int, reference: int, small: bool) -> dict[str, Any]:
     # No Lambda response limit here: every invocation answers its image inline.
     os.environ.setdefault("CUTOUT_INLINE_LIMIT_BYTES", str(64 * MIB))
     from handler.app import lambda_handler
-    from handler.lambda_context import LocalLambdaContext
+    from handler.aws.lambda_context import LocalLambdaContext
 
     template = json.loads((REPO / "events" / "api-v1.json").read_text())
     pool = image_pool(small)

@@ -6,7 +6,7 @@ a cold one peaks lower), then reads one image and runs CutoutService.remove on i
 result cache off; its peak is the kernel's high-water RSS for the whole process (VmHWM, what
 ru_maxrss reports, except that ru_maxrss also keeps the parent's peak across fork+exec).
 The parent makes the images, runs the children one at a time and fits the model that
-handler/tiers.py keeps:
+handler/core/tiers.py keeps:
 
     peak_mb - input_mb = max(INFERENCE_PEAK_MB, BASE_MB + BYTES_PER_PIXEL * pixels / MiB)
 
@@ -50,7 +50,7 @@ import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
-PHOTO = REPO.parent / "shared" / "fixtures" / "rembg" / "cloth-1.jpg"
+PHOTO = REPO / "tests" / "fixtures" / "rembg" / "cloth-1.jpg"
 MIB = 1024 * 1024
 FIT_MEMORY_MB = 10240  # the tier the fit runs at: large enough that nothing is refused
 ASPECT = 4 / 3
@@ -224,8 +224,8 @@ def measure(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     import handler.app  # noqa: F401  (what Lambda imports: the API and S3 handlers)
     from handler import runtime
+    from handler.core.options import RemoveOptions
     from handler.errors import CutoutError
-    from handler.options import RemoveOptions
 
     record: dict[str, Any] = {"init_s": time.perf_counter() - started}
     if not args.cold:  # a warm container: the model has run before (its later runs peak higher)
@@ -474,8 +474,8 @@ TIER_SCENARIOS = (
 
 
 def command_tiers(args: argparse.Namespace) -> int:
-    from handler.options import OutputFormat
-    from handler.tiers import MemoryTier
+    from handler.core.options import OutputFormat
+    from handler.core.tiers import MemoryTier
 
     by_name = {s.name: s for s in SCENARIOS}
     print("| tier | path | image | input | peak RSS | share of tier |")

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
-FIXTURES = REPO.parent / "shared" / "fixtures" / "rembg"
+FIXTURES = REPO / "tests" / "fixtures" / "rembg"
 FIXTURE_NAMES = ("anime-girl-1", "car-1", "cloth-1", "plants-1")
 GENERATED_MP = (2, 12, 24)
 SOURCE = "plants-1"

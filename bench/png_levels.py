@@ -4,7 +4,7 @@
 
 The inputs are cutout's own RGBA results for rembg's fixtures and a generated 2 MP photo (made
 by the pipeline, decoded back to the RGBA image encode() receives). Candidates: Pillow's encoder
-(adaptive filtering per row) at compress_level 1-6 and cutout's own writer (handler/png.py: the
+(adaptive filtering per row) at compress_level 1-6 and cutout's own writer (handler/core/png.py: the
 Up filter, deflate per strip) at several zlib settings, on one core (what a Lambda function up
 to 1,769 MB has) and, for cutout's writer, on two. The candidates take turns in a rotating
 order. Writes docs/bench/png-levels.md and png-levels.json.
@@ -61,7 +61,7 @@ def _pillow(level: int) -> Callable[[Image.Image], bytes]:
 
 
 def _cutout(level: int, strategy: int, threads: int) -> Callable[[Image.Image], bytes]:
-    from handler.png import encode_png
+    from handler.core.png import encode_png
 
     def run(image: Image.Image) -> bytes:
         return encode_png(image, level=level, strategy=strategy, threads=threads)
@@ -85,12 +85,12 @@ def candidates() -> list[Candidate]:
 
 def cutouts() -> dict[str, Image.Image]:
     """cutout's RGBA results for the fixtures and a 2 MP photo, as encode() would get them."""
-    from handler.cache import NoCache
-    from handler.options import RemoveOptions
-    from handler.predict import SessionTuning, load_model
-    from handler.service import CutoutService
+    from handler.core.options import RemoveOptions
+    from handler.core.predict import SessionTuning, load_model
+    from handler.core.tiers import MemoryTier
+    from handler.serving.cache import NoCache
+    from handler.serving.service import CutoutService
     from handler.settings import Settings
-    from handler.tiers import MemoryTier
 
     settings = Settings.from_env()
     service = CutoutService(
@@ -177,7 +177,7 @@ def render(data: dict[str, Any]) -> str:
         f"Measured by `python -m bench.png_levels` on {m['date']} ({m['cpu']}, {m['cores']} "
         f"cores), Pillow {data['pillow']}. Inputs: cutout's RGBA results for "
         f"{', '.join(names)}. *pillow-N*: Pillow's encoder (adaptive filter per row) at "
-        "compress_level N. *up-N*: cutout's writer (handler/png.py: the Up filter, each strip "
+        "compress_level N. *up-N*: cutout's writer (handler/core/png.py: the Up filter, each strip "
         "deflated on its own at zlib level N; *rle*: zlib's run-length strategy); *x2*: on two "
         f"cores. {data['rounds']} rounds, candidates in rotating order, no metadata written.\n",
         "## All images together\n",
@@ -222,7 +222,8 @@ def render(data: dict[str, Any]) -> str:
             ],
         ),
         "\n## Choice\n",
-        f"**{chosen}** (handler/encode.py): the fastest encoder on one core whose output stays "
+        f"**{chosen}** (handler/core/encode.py): the fastest encoder on one core whose output "
+        "stays "
         f"within {MAX_BYTES_OVER_PILLOW_DEFAULT - 1:.0%} of the bytes of Pillow's default level "
         "(what rembg writes). With Pillow's level 4, encoding was the largest part of what "
         "cutout added to inference on photos up to 2 MP (issue 2 asks for at most 1.2x a bare "

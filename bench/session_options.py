@@ -34,7 +34,7 @@ from bench.stats import Summary, paired_ratio
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs" / "bench"
-FIXTURES = REPO.parent / "shared" / "fixtures" / "rembg"
+FIXTURES = REPO / "tests" / "fixtures" / "rembg"
 IMAGES = ("anime-girl-1", "car-1", "cloth-1", "plants-1")
 # A configuration whose median latency is within this share of the fastest one counts as fast.
 LATENCY_TOLERANCE = 1.10
@@ -95,16 +95,16 @@ def serve(config: Config) -> None:
     """Build the session for `config`, then answer one image path per line with timings."""
     import onnxruntime as ort
 
-    from handler.options import RemoveOptions
-    from handler.predict import ORT_LOG_SEVERITY, U2NetModel
-    from handler.service import CutoutService
+    from handler.core.options import RemoveOptions
+    from handler.core.predict import ORT_LOG_SEVERITY, U2NetModel
+    from handler.core.tiers import MemoryTier
+    from handler.serving.service import CutoutService
     from handler.settings import Settings
-    from handler.tiers import MemoryTier
 
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     settings = Settings.from_env()
-    # The same options handler.predict.load_model sets, plus the spinning switch it lacks.
+    # The same options handler.core.predict.load_model sets, plus the spinning switch it lacks.
     options = ort.SessionOptions()
     options.intra_op_num_threads = config.threads
     options.inter_op_num_threads = 1
@@ -357,7 +357,7 @@ def render(result: dict[str, Any]) -> str:
 
 
 DECISION = """\
-- `SessionTuning` defaults in `handler/predict.py` follow the chosen row above (arena and
+- `SessionTuning` defaults in `handler/core/predict.py` follow the chosen row above (arena and
   memory pattern).
 - Threads: `handler/runtime.py` gives the session as many intra-op threads as there are whole
   vCPUs to run them: outside Lambda the cores the process may use (`CUTOUT_THREADS` overrides);

@@ -1,4 +1,4 @@
-"""The two ONNX session profiles (handler/predict.py PROFILES): inference time against memory.
+"""The two ONNX session profiles (handler/core/predict.py PROFILES): inference time against memory.
 
     .venv/bin/python -m bench.session_profiles [--runs 25] [--rounds 3]
 
@@ -38,7 +38,7 @@ CONFIGS = {
 CHILD = """
 import json, resource, statistics, sys, time
 import numpy as np
-from handler.predict import SessionTuning, load_model
+from handler.core.predict import SessionTuning, load_model
 from handler.settings import Settings
 
 arena, pattern, layouts, threads, runs = (int(v) for v in sys.argv[1:6])
@@ -144,7 +144,7 @@ def render(data: dict[str, Any]) -> str:
         "6-14%, and the two together 36-43%: the fast profile is as quick as ONNX Runtime's "
         "defaults, and like them keeps its working set resident between images. Memory "
         "patterns (the defaults' third option) keep ~190 MB more resident for "
-        "no measurable time, so neither profile uses them. handler/tiers.py gives the fast "
+        "no measurable time, so neither profile uses them. handler/core/tiers.py gives the fast "
         "profile to tiers from 1,024 MB, where the caps still meet the memory-tier goals "
         "(40 MP at 1,024 MB), and the lean one below, where the resident working set would "
         "leave a 512 MB function too little room for images (`CUTOUT_SESSION_PROFILE` "

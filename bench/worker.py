@@ -53,7 +53,7 @@ class CutoutTool:
 
     def __init__(self) -> None:
         from handler import runtime
-        from handler.options import RemoveOptions
+        from handler.core.options import RemoveOptions
 
         self.service = runtime.service
         self.options = RemoveOptions.parse()
@@ -67,7 +67,7 @@ class CutoutTool:
     def bare_feed(self, data: bytes) -> Any:
         from PIL import Image
 
-        from handler.predict import model_input
+        from handler.core.predict import model_input
 
         return model_input(Image.open(io.BytesIO(data)).convert("RGB"))
 
@@ -199,7 +199,7 @@ def soak(tool_name: str, images: list[str], n: int, event_path: str | None, out:
         if event_path is None:
             raise SystemExit("soak for cutout needs --event")
         from handler.app import lambda_handler
-        from handler.lambda_context import LocalLambdaContext
+        from handler.aws.lambda_context import LocalLambdaContext
 
         template = json.loads(Path(event_path).read_text())
         events = [api_event(template, body) for body in bodies]

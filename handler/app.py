@@ -17,16 +17,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
 
 from handler import INIT_STARTED, runtime
-from handler.api import create_app
-from handler.observability import (
+from handler.aws.observability import (
     logger,
     metrics,
     record_cold_start,
     record_trigger_result,
     trace_handler,
 )
-from handler.s3_client import s3_client
-from handler.s3_trigger import S3Trigger, TriggerResult
+from handler.aws.s3_client import s3_client
+from handler.aws.s3_trigger import S3Trigger, TriggerResult
+from handler.http.api import create_app
 
 app = create_app(runtime.service, runtime.settings)
 asgi = Mangum(app, lifespan="off")

@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from handler.core.options import RemoveOptions
+from handler.core.tiers import MemoryTier
 from handler.errors import CutoutError
-from handler.options import RemoveOptions
 from handler.settings import Settings
-from handler.tiers import MemoryTier
 
 if TYPE_CHECKING:
-    from handler.service import CutoutService
+    from handler.serving.service import CutoutService
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 LAMBDA_ENV_DEFAULTS = {
@@ -212,7 +212,7 @@ def load_handler(dotted: str) -> Callable[[Any, Any], Any]:
 
 
 def run_invoke(args: argparse.Namespace) -> int:
-    from handler.lambda_context import LocalLambdaContext
+    from handler.aws.lambda_context import LocalLambdaContext
 
     try:
         event = json.loads(Path(args.event).read_text())

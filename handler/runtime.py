@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from handler.allocator import return_large_blocks
-from handler.cache import LocalDiskCache, NoCache, ResultCache
-from handler.pipeline import StageHook, untraced
-from handler.predict import PROFILES, SessionTuning, U2NetModel, load_model
-from handler.service import CutoutService
+from handler.core.pipeline import StageHook, untraced
+from handler.core.predict import PROFILES, SessionTuning, U2NetModel, load_model
+from handler.core.tiers import MemoryTier
+from handler.serving.allocator import return_large_blocks
+from handler.serving.cache import LocalDiskCache, NoCache, ResultCache
+from handler.serving.service import CutoutService
 from handler.settings import Settings
-from handler.tiers import MemoryTier
 
 # Lambda gives one vCPU's worth of CPU per 1,769 MB of memory. With less than two, a second
 # intra-op thread only competes for the same share and slows inference down (measured in
@@ -21,7 +21,7 @@ LAMBDA_MB_PER_VCPU = 1769
 def build_cache(settings: Settings) -> ResultCache:
     """S3 when a bucket is configured, else the local folder, else off."""
     if settings.cache_bucket:
-        from handler.s3_cache import S3Cache
+        from handler.aws.s3_cache import S3Cache
 
         return S3Cache.from_settings(settings)
     if settings.cache_dir is not None:
@@ -47,7 +47,7 @@ def stage_hook(settings: Settings) -> StageHook:
     """An X-Ray subsegment per pipeline stage when tracing is on, else nothing."""
     if not settings.tracing:
         return untraced
-    from handler.observability import traced
+    from handler.aws.observability import traced
 
     return traced
 

@@ -126,7 +126,7 @@ class Settings:
     inline_limit_bytes: int = 0
     presign_ttl_seconds: int = DEFAULT_PRESIGN_TTL_SECONDS
     time_budget_seconds: float = DEFAULT_TIME_BUDGET_SECONDS
-    session_profile: str | None = None  # None: the tier's own (handler/tiers.py)
+    session_profile: str | None = None  # None: the tier's own (handler/core/tiers.py)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -24,11 +24,11 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 for _name in ("CUTOUT_CACHE_BUCKET", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "CUTOUT_API_KEYS"):
     os.environ.pop(_name, None)
 
-from handler.cache import LocalDiskCache  # noqa: E402
-from handler.lambda_context import LocalLambdaContext  # noqa: E402
-from handler.predict import U2NetModel  # noqa: E402
-from handler.service import CutoutService  # noqa: E402
-from handler.tiers import MemoryTier  # noqa: E402
+from handler.aws.lambda_context import LocalLambdaContext  # noqa: E402
+from handler.core.predict import U2NetModel  # noqa: E402
+from handler.core.tiers import MemoryTier  # noqa: E402
+from handler.serving.cache import LocalDiskCache  # noqa: E402
+from handler.serving.service import CutoutService  # noqa: E402
 from tests.support import free_port  # noqa: E402
 
 
@@ -88,7 +88,7 @@ def s3_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[s
     request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
     urllib.request.urlopen(request, timeout=5).close()
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    from handler.s3_client import s3_client
+    from handler.aws.s3_client import s3_client
 
     s3_client.cache_clear()
     yield moto_server

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from handler.admit import admit
-from handler.options import RemoveOptions
-from handler.pipeline import render, uses_draft
-from handler.predict import U2NetModel
-from handler.tiers import MemoryTier
+from handler.core.admit import admit
+from handler.core.options import RemoveOptions
+from handler.core.pipeline import render, uses_draft
+from handler.core.predict import U2NetModel
+from handler.core.tiers import MemoryTier
 from tests.support import (
     FIXTURE_NAMES,
     FIXTURES,

@@ -1,1 +1,1 @@
-"""AWS adapters: S3 (cache, media, trigger), the Lambda context, and Powertools logs, metrics and traces."""
+"""AWS adapters: S3 (cache, media, trigger), the Lambda context, Powertools logs and metrics."""

@@ -16,11 +16,11 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from handler.errors import CutoutError
-from handler.service import Outcome
+from handler.serving.service import Outcome
 from handler.settings import tracing_enabled
 
 if TYPE_CHECKING:
-    from handler.s3_trigger import TriggerResult
+    from handler.aws.s3_trigger import TriggerResult
 
 SERVICE_NAME = "cutout"
 NAMESPACE = "cutout"

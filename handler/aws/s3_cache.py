@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from handler.cache import CachedResult, CacheKey
-from handler.s3_client import s3_client
+from handler.aws.s3_client import s3_client
+from handler.serving.cache import CachedResult, CacheKey
 
 if TYPE_CHECKING:
     from handler.settings import Settings

@@ -8,19 +8,19 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from handler.aws.s3_keys import (
+    UPLOAD_EXTENSIONS,
+    failure_key,
+    is_safe_result_id,
+    new_upload_key,
+    result_key,
+)
 from handler.errors import (
     InvalidOptionError,
     NotFoundError,
     PayloadTooLargeError,
     ResultFailedError,
     ResultNotReadyError,
-)
-from handler.s3_keys import (
-    UPLOAD_EXTENSIONS,
-    failure_key,
-    is_safe_result_id,
-    new_upload_key,
-    result_key,
 )
 
 

@@ -14,15 +14,15 @@ from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from handler.aws.s3_keys import decode_event_key, failure_key, result_id_for, result_key
+from handler.core.options import RemoveOptions
 from handler.errors import (
     CutoutError,
     PayloadTooLargeError,
     SourceMissingError,
     StorageUnavailableError,
 )
-from handler.options import RemoveOptions
-from handler.s3_keys import decode_event_key, failure_key, result_id_for, result_key
-from handler.service import CutoutService, Outcome
+from handler.serving.service import CutoutService, Outcome
 
 # A child of the Powertools "cutout" logger: same JSON format, no Powertools import here.
 logger = logging.getLogger(f"cutout.{__name__}")

@@ -1,1 +1,1 @@
-"""The image core: pure functions over bytes, arrays and small dataclasses (no FastAPI, boto3 or Powertools)."""
+"""The image core: pure functions over bytes, arrays and small dataclasses; no AWS, no HTTP."""

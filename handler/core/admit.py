@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
+from handler.core.options import OutputFormat
+from handler.core.tiers import MemoryTier
 from handler.errors import (
     CorruptImageError,
     EmptyBodyError,
@@ -15,8 +17,6 @@ from handler.errors import (
     PayloadTooLargeError,
     UnsupportedFormatError,
 )
-from handler.options import OutputFormat
-from handler.tiers import MemoryTier
 
 # Pillow plugin names we let Image.open try; the JPEG plugin also opens MPO (phone JPEGs).
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")

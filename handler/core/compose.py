@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from PIL import Image, ImageChops
 
-from handler.options import RemoveOptions, Rgba
-from handler.strips import Box, strips
+from handler.core.options import RemoveOptions, Rgba
+from handler.core.strips import Box, strips
 
 # Mask values at or below this count as background when finding the subject's bounding box.
 CROP_THRESHOLD = 10

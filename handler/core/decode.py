@@ -8,9 +8,9 @@ import warnings
 import numpy as np
 from PIL import Image
 
-from handler.admit import ImageHeader, open_image
+from handler.core.admit import ImageHeader, open_image
+from handler.core.strips import strips
 from handler.errors import CorruptImageError
-from handler.strips import strips
 
 # The model input is 320x320; decode large JPEGs at a DCT scale that keeps >= 1024 px per side,
 # which stays within the parity bounds against rembg's full-size LANCZOS (see tests/test_parity.py).

@@ -7,10 +7,10 @@ import zlib
 
 from PIL import Image
 
-from handler.options import OutputFormat
-from handler.png import encode_png, writes
+from handler.core.options import OutputFormat
+from handler.core.png import encode_png, writes
 
-# PNG: the Up filter and zlib level 4 on every core (handler/png.py), chosen in
+# PNG: the Up filter and zlib level 4 on every core (handler/core/png.py), chosen in
 # docs/bench/png-levels.md: 1.7x faster than Pillow's level 4 on one core, 2.9x on two, for
 # 6% more bytes.
 PNG_COMPRESS_LEVEL = 4

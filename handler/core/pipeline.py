@@ -9,13 +9,13 @@ from dataclasses import dataclass, field, replace
 
 from PIL import Image
 
-from handler.admit import ImageHeader
-from handler.compose import compose, crop_box, subject_box, upscale_mask
-from handler.decode import MODEL_DRAFT_SIDE, decode, model_view
-from handler.encode import encode
-from handler.options import RemoveOptions
-from handler.predict import U2NetModel, model_input, saliency_to_mask
-from handler.tiers import DECODED_BYTES_PER_PIXEL, HELD_DECODE_MB, MIB
+from handler.core.admit import ImageHeader
+from handler.core.compose import compose, crop_box, subject_box, upscale_mask
+from handler.core.decode import MODEL_DRAFT_SIDE, decode, model_view
+from handler.core.encode import encode
+from handler.core.options import RemoveOptions
+from handler.core.predict import U2NetModel, model_input, saliency_to_mask
+from handler.core.tiers import DECODED_BYTES_PER_PIXEL, HELD_DECODE_MB, MIB
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def render(
 ) -> Rendered:
     """Produce the requested output for admitted image bytes.
 
-    Memory comes first (the model in handler/tiers.py): the model's working set and a large
+    Memory comes first (the model in handler/core/tiers.py): the model's working set and a large
     image are never alive together. The model input comes from a reduced-size JPEG decode
     where possible, else from the full decode, which is kept through inference only when it
     is small and otherwise decoded again afterwards. The cutout is then made in place in the

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from PIL import Image
 
-from handler.strips import Box, strips
+from handler.core.strips import Box, strips
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # PNG colour types for the modes cutout writes (8 bits a sample).

@@ -8,7 +8,7 @@ The memory model, measured by bench/memory_model.py (data and fit in docs/memory
               + input_bytes / MiB
 
 `base_mb` (a warm idle process) and `inference_peak_mb` depend on the ONNX session profile
-(handler/predict.py): the lean one returns the model's working set after every run, the fast
+(handler/core/predict.py): the lean one returns the model's working set after every run, the fast
 one keeps it resident in its arena. Tiers from FAST_FROM_MB use the fast profile.
 
 A request has phases that never overlap. The model runs first, on a reduced picture, with
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from handler.options import OutputFormat
+from handler.core.options import OutputFormat
 
 MIB = 1024 * 1024
 

@@ -14,8 +14,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message
 
 from handler import __version__
-from handler.auth import ApiKeys
-from handler.deadline import run_within, time_budget_s
+from handler.aws.observability import (
+    RequestRecord,
+    flush_local_metrics,
+    in_current_trace,
+    record_failure,
+    record_outcome,
+)
+from handler.core.options import RemoveOptions
 from handler.errors import (
     CutoutError,
     MalformedBodyError,
@@ -26,19 +32,13 @@ from handler.errors import (
     StorageUnavailableError,
     UploadsDisabledError,
 )
-from handler.observability import (
-    RequestRecord,
-    flush_local_metrics,
-    in_current_trace,
-    record_failure,
-    record_outcome,
-)
-from handler.options import RemoveOptions
-from handler.service import CutoutService, Outcome
+from handler.http.auth import ApiKeys
+from handler.serving.deadline import run_within, time_budget_s
+from handler.serving.service import CutoutService, Outcome
 from handler.settings import Settings
 
 if TYPE_CHECKING:
-    from handler.s3_media import MediaBucket
+    from handler.aws.s3_media import MediaBucket
 
 # A child of the Powertools "cutout" logger: same JSON format, no Powertools import here.
 logger = logging.getLogger(f"cutout.{__name__}")
@@ -169,8 +169,8 @@ def media_bucket(settings: Settings) -> MediaBucket | None:
     """The media bucket for presigned uploads and results, when one is configured."""
     if not settings.media_bucket:
         return None
-    from handler.s3_client import s3_client
-    from handler.s3_media import MediaBucket
+    from handler.aws.s3_client import s3_client
+    from handler.aws.s3_media import MediaBucket
 
     return MediaBucket(
         bucket=settings.media_bucket,

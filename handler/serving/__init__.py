@@ -1,1 +1,1 @@
-"""The request path every entry point shares: admission against budgets, the result cache, time limits."""
+"""The request path all entry points share: budgets, the result cache, time limits."""

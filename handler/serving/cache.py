@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from handler.options import RemoveOptions
+from handler.core.options import RemoveOptions
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
+from handler.core.options import OutputFormat
 from handler.errors import ProcessingTimeoutError
-from handler.options import OutputFormat
 
 T = TypeVar("T")
 

@@ -6,15 +6,15 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from handler.admit import ImageHeader, admit
-from handler.budget import MemoryBudget
-from handler.cache import CachedResult, CacheKey, NoCache, ResultCache
-from handler.deadline import FIXED_SECONDS, estimated_seconds, max_megapixels_within
+from handler.core.admit import ImageHeader, admit
+from handler.core.options import RemoveOptions
+from handler.core.pipeline import StageHook, render, untraced
+from handler.core.predict import U2NetModel
+from handler.core.tiers import MemoryTier
 from handler.errors import ImageTooLargeError, ProcessingTimeoutError, TooLargeForFormatError
-from handler.options import RemoveOptions
-from handler.pipeline import StageHook, render, untraced
-from handler.predict import U2NetModel
-from handler.tiers import MemoryTier
+from handler.serving.budget import MemoryBudget
+from handler.serving.cache import CachedResult, CacheKey, NoCache, ResultCache
+from handler.serving.deadline import FIXED_SECONDS, estimated_seconds, max_megapixels_within
 
 # A child of the Powertools "cutout" logger: same JSON format, no Powertools import here.
 logger = logging.getLogger(f"cutout.{__name__}")

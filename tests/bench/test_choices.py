@@ -67,7 +67,7 @@ def test_the_chosen_png_encoder_is_the_one_encode_uses() -> None:
     import json
     import zlib
 
-    from handler import encode
+    from handler.core import encode
 
     chosen = json.loads((png_levels.DOCS / "png-levels.json").read_text())["recommended"]
     setting = "rle" if encode.PNG_STRATEGY == zlib.Z_RLE else str(encode.PNG_COMPRESS_LEVEL)
@@ -118,7 +118,7 @@ def test_png_report_marks_the_chosen_encoder() -> None:
     }
     assert png_levels.recommend(data["totals"]) == "pillow-1"  # fastest and smallest here
     text = png_levels.render(data)
-    assert "| **up-4** | 1 |" in text and "**up-4** (handler/encode.py)" in text
+    assert "| **up-4** | 1 |" in text and "**up-4** (handler/core/encode.py)" in text
 
 
 def test_session_profiles_report_compares_each_option_with_lean() -> None:

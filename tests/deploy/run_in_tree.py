@@ -48,7 +48,7 @@ def main() -> None:
     sys.path[:0] = [str(path) for path in args.path]
     module_name, _, function_name = args.handler.rpartition(".")
     handler = getattr(importlib.import_module(module_name), function_name)
-    from handler.lambda_context import LocalLambdaContext
+    from handler.aws.lambda_context import LocalLambdaContext
 
     responses = []
     for event_path in args.event:

@@ -11,7 +11,7 @@ from urllib.parse import unquote_plus
 
 import pytest
 
-from handler.s3_client import s3_client
+from handler.aws.s3_client import s3_client
 from tests.deploy.trees import (
     LAMBDA_PYTHON,
     MODEL,

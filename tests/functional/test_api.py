@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from handler.api import create_app
-from handler.service import CutoutService
+from handler.http.api import create_app
+from handler.serving.service import CutoutService
 from tests.support import decode_image, encode_image, fixture_bytes, photo
 
 

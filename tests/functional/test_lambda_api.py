@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from handler.lambda_context import LocalLambdaContext
+from handler.aws.lambda_context import LocalLambdaContext
 from tests.support import encode_image, load_event, photo
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from handler.lambda_context import LocalLambdaContext
+from handler.aws.lambda_context import LocalLambdaContext
 from tests.support import EVENTS, REPO, encode_image, load_event, photo
 
 DESIGN_METRICS = {
@@ -28,7 +28,7 @@ DESIGN_METRICS = {
 def log_to_captured_stdout(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], None]]:
     """Point the Powertools log handler at the test's captured stdout; call it in the test body
     (pytest swaps sys.stdout between set-up and call). The handler's stream is restored after."""
-    from handler.observability import logger
+    from handler.aws.observability import logger
 
     handler = logger.registered_handler
     original = handler.stream  # type: ignore[attr-defined]
@@ -124,7 +124,7 @@ def test_s3_trigger_reports_the_same_metrics(
     s3_endpoint: str,
 ) -> None:
     from handler.app import s3_handler
-    from handler.s3_client import s3_client
+    from handler.aws.s3_client import s3_client
     from tests.integration.s3_helpers import s3_event_for
 
     client = s3_client()
@@ -139,7 +139,7 @@ def test_s3_trigger_reports_the_same_metrics(
 
 
 def test_tracing_is_off_outside_lambda() -> None:
-    from handler.observability import traced, tracer
+    from handler.aws.observability import traced, tracer
 
     assert tracer is None
     with traced("decode"):

@@ -26,7 +26,7 @@ TRACE_ID = "Root=1-67891233-abcdef012345678912345678;Parent=53995c3f42cd8ad8;Sam
 CHILD = """
 import json, sys
 from handler.app import lambda_handler, s3_handler
-from handler.lambda_context import LocalLambdaContext
+from handler.aws.lambda_context import LocalLambdaContext
 
 context = LocalLambdaContext(function_name="cutout-api", memory_limit_in_mb=2048)
 results = []
@@ -114,7 +114,7 @@ def run_traced(
 def test_each_stage_and_each_s3_call_is_a_subsegment(
     tmp_path: Path, daemon: socket.socket, s3_endpoint: str
 ) -> None:
-    from handler.s3_client import s3_client
+    from handler.aws.s3_client import s3_client
 
     client = s3_client()
     for bucket in ("cache", "media"):

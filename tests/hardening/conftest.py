@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from handler.budget import MemoryBudget
-from handler.service import CutoutService
+from handler.serving.budget import MemoryBudget
+from handler.serving.service import CutoutService
 from tests.hardening.corpus import CORPUS_TIER
 
 

@@ -17,7 +17,7 @@ from functools import cache
 import numpy as np
 from PIL import Image
 
-from handler.tiers import MemoryTier
+from handler.core.tiers import MemoryTier
 from tests.support import encode_image, photo
 
 # Small caps (1.3 MP, 4 MiB) keep the over-cap body small; every hostile case is over any

@@ -16,10 +16,10 @@ from typing import Any
 
 from PIL import Image, ImageFile
 
-from handler.admit import admit
-from handler.decode import decode
+from handler.core.admit import admit
+from handler.core.decode import decode
+from handler.core.tiers import MemoryTier
 from handler.errors import CutoutError
-from handler.tiers import MemoryTier
 from tests.hardening.corpus import (
     animated_gif,
     exif_rotated_jpeg,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from handler.admit import admit, sniff_format
+from handler.core.admit import admit, sniff_format
 from handler.errors import CorruptImageError, UnsupportedFormatError
 from tests.hardening.corpus import CORPUS_TIER
 

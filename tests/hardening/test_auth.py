@@ -1,4 +1,4 @@
-"""API keys (handler/auth.py): CUTOUT_API_KEYS locally, API Gateway key ids in Lambda, and the
+"""API keys (handler/http/auth.py): CUTOUT_API_KEYS locally, API Gateway key ids in Lambda, and the
 tenant that reaches the BilledMegapixels metric."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 from mangum import Mangum
 
-from handler.api import create_app
-from handler.auth import ANONYMOUS, ApiKeys, gateway_key_id, local_tenant
-from handler.lambda_context import LocalLambdaContext
-from handler.service import CutoutService
+from handler.aws.lambda_context import LocalLambdaContext
+from handler.http.api import create_app
+from handler.http.auth import ANONYMOUS, ApiKeys, gateway_key_id, local_tenant
+from handler.serving.service import CutoutService
 from handler.settings import Settings
 from tests.hardening.contract import lambda_answer
 from tests.hardening.corpus import good_photo

@@ -13,8 +13,8 @@ import zlib
 import pytest
 from PIL import Image
 
-from handler.admit import admit
-from handler.decode import decode
+from handler.core.admit import admit
+from handler.core.decode import decode
 from handler.errors import CutoutError, ImageTooLargeError
 from tests.hardening.corpus import CORPUS_TIER, HOSTILE, VALID, Case, case_ids, png_chunk
 from tests.hardening.mutations import no_pixel_decoding, seeds
@@ -44,7 +44,7 @@ def test_bombs_are_refused_without_the_memory_they_would_take(bomb: str) -> None
     script = textwrap.dedent(
         """
         from pathlib import Path
-        from handler.admit import admit
+        from handler.core.admit import admit
         from handler.errors import ImageTooLargeError
         from tests.hardening.corpus import CORPUS_TIER, {bomb}
         data = {bomb}()

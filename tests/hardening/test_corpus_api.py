@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from handler.api import create_app
-from handler.predict import U2NetModel
-from handler.service import CutoutService
+from handler.core.predict import U2NetModel
+from handler.http.api import create_app
+from handler.serving.service import CutoutService
 from tests.hardening.contract import check_answer
 from tests.hardening.corpus import CORPUS, CORPUS_TIER, HOSTILE, VALID, Case, case_ids, good_photo
 

@@ -8,8 +8,8 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from handler.lambda_context import LocalLambdaContext
-from handler.service import CutoutService
+from handler.aws.lambda_context import LocalLambdaContext
+from handler.serving.service import CutoutService
 from tests.hardening.contract import check_answer, lambda_answer
 from tests.hardening.corpus import CORPUS, Case, case_ids, good_photo
 from tests.support import load_event

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from handler.lambda_context import LocalLambdaContext
-from handler.s3_client import s3_client
+from handler.aws.lambda_context import LocalLambdaContext
+from handler.aws.s3_client import s3_client
 from tests.hardening.contract import decoded_size, leaks_internals
 from tests.hardening.corpus import HOSTILE, VALID, Case, case_ids
 from tests.integration.s3_helpers import s3_event_for, sqs_batch_for

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from bench.load import run_load
 from handler import cli
-from handler.api import create_app
-from handler.service import CutoutService
+from handler.http.api import create_app
+from handler.serving.service import CutoutService
 from tests.hardening.corpus import good_photo
 
 

@@ -16,11 +16,11 @@ from fastapi.testclient import TestClient
 from mangum import Mangum
 from PIL import Image, ImageCms, PngImagePlugin
 
-from handler.api import create_app
-from handler.lambda_context import LocalLambdaContext
-from handler.predict import MODEL_SIDE, U2NetModel
-from handler.service import CutoutService
-from handler.tiers import MemoryTier
+from handler.aws.lambda_context import LocalLambdaContext
+from handler.core.predict import MODEL_SIDE, U2NetModel
+from handler.core.tiers import MemoryTier
+from handler.http.api import create_app
+from handler.serving.service import CutoutService
 from tests.hardening.contract import lambda_answer, leaks_internals
 from tests.support import load_event, photo
 

@@ -14,18 +14,18 @@ import pytest
 from fastapi.testclient import TestClient
 from mangum import Mangum
 
-from handler import service as service_module
-from handler.api import create_app
-from handler.deadline import (
+from handler.aws.lambda_context import LocalLambdaContext
+from handler.core.options import OutputFormat, RemoveOptions
+from handler.errors import ImageTooLargeError
+from handler.http.api import create_app
+from handler.serving import service as service_module
+from handler.serving.deadline import (
     LAMBDA_ANSWER_MARGIN_S,
     estimated_seconds,
     max_megapixels_within,
     time_budget_s,
 )
-from handler.errors import ImageTooLargeError
-from handler.lambda_context import LocalLambdaContext
-from handler.options import OutputFormat, RemoveOptions
-from handler.service import CutoutService
+from handler.serving.service import CutoutService
 from handler.settings import DEFAULT_TIME_BUDGET_SECONDS, Settings
 from tests.hardening.contract import lambda_answer
 from tests.hardening.corpus import good_photo
@@ -142,7 +142,7 @@ def test_the_abandoned_work_keeps_its_memory_reservation_until_it_ends(
 def test_the_server_serves_again_once_the_stuck_work_is_gone(
     service: CutoutService, stuck: StuckRender, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from handler.pipeline import render
+    from handler.core.pipeline import render
 
     with TestClient(create_app(service, TIGHT), raise_server_exceptions=False) as client:
         assert client.post("/v1/remove", content=good_photo()).status_code == 503

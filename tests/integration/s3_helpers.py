@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote_plus
 
-from handler.predict import U2NetModel
+from handler.core.predict import U2NetModel
 from tests.support import load_event
 
 

@@ -10,11 +10,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from handler.api import create_app
-from handler.lambda_context import LocalLambdaContext
-from handler.s3_cache import S3Cache
-from handler.s3_client import s3_client
-from handler.service import CutoutService
+from handler.aws.lambda_context import LocalLambdaContext
+from handler.aws.s3_cache import S3Cache
+from handler.aws.s3_client import s3_client
+from handler.http.api import create_app
+from handler.serving.service import CutoutService
 from handler.settings import Settings
 from tests.integration.s3_helpers import counting, s3_event_for
 from tests.support import decode_image, encode_image, free_port, load_event, photo

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from handler.cache import CachedResult, CacheKey
-from handler.options import RemoveOptions
-from handler.s3_cache import S3Cache
-from handler.s3_client import s3_client
+from handler.aws.s3_cache import S3Cache
+from handler.aws.s3_client import s3_client
+from handler.core.options import RemoveOptions
+from handler.serving.cache import CachedResult, CacheKey
 
 pytestmark = pytest.mark.integration
 

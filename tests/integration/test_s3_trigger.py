@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from handler.lambda_context import LocalLambdaContext
-from handler.s3_client import s3_client
+from handler.aws.lambda_context import LocalLambdaContext
+from handler.aws.s3_client import s3_client
 from tests.integration.s3_helpers import counting, s3_event_for, sqs_batch_for
 from tests.support import decode_image, encode_image, photo
 
@@ -102,7 +102,7 @@ def test_object_over_the_byte_cap_is_refused_before_download(
     s3: Any, s3_handler: Any, lambda_context: LocalLambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from handler import app
-    from handler.tiers import MemoryTier
+    from handler.core.tiers import MemoryTier
 
     small = MemoryTier(memory_mb=512, max_pixels=1_000_000, max_input_bytes=1000)
     monkeypatch.setattr(app.trigger.service, "tier", small)
@@ -159,7 +159,7 @@ def test_s3_down_reports_every_record_for_retry(
 def test_direct_notification_raises_for_retry_when_s3_is_down(
     s3: Any, s3_handler: Any, lambda_context: LocalLambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from handler.s3_trigger import TransientTriggerError
+    from handler.aws.s3_trigger import TransientTriggerError
     from tests.support import free_port
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from handler import pipeline
-from handler.api import create_app
-from handler.budget import MemoryBudget
-from handler.options import OutputFormat, RemoveOptions
-from handler.predict import U2NetModel
-from handler.service import CutoutService
-from handler.tiers import MemoryTier
+from handler.core import pipeline
+from handler.core.options import OutputFormat, RemoveOptions
+from handler.core.predict import U2NetModel
+from handler.core.tiers import MemoryTier
+from handler.http.api import create_app
+from handler.serving.budget import MemoryBudget
+from handler.serving.service import CutoutService
 from tests.support import encode_image, photo
 
 TIER = MemoryTier.for_memory(2048)

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from handler.api import create_app
-from handler.options import OutputFormat
-from handler.predict import U2NetModel
-from handler.service import CutoutService
-from handler.tiers import MemoryTier
+from handler.core.options import OutputFormat
+from handler.core.predict import U2NetModel
+from handler.core.tiers import MemoryTier
+from handler.http.api import create_app
+from handler.serving.service import CutoutService
 from tests.memory.bombs import png_bomb
 from tests.support import REPO, encode_image, load_event, photo
 

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from handler import runtime
 from handler.errors import CutoutError
-from handler.options import RemoveOptions
+from handler.core.options import RemoveOptions
 outcome = "idle"
 if len(sys.argv) > 1:
     try:

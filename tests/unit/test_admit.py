@@ -6,7 +6,8 @@ import zlib
 import pytest
 from PIL import Image
 
-from handler.admit import admit
+from handler.core.admit import admit
+from handler.core.tiers import MemoryTier
 from handler.errors import (
     CorruptImageError,
     EmptyBodyError,
@@ -14,7 +15,6 @@ from handler.errors import (
     PayloadTooLargeError,
     UnsupportedFormatError,
 )
-from handler.tiers import MemoryTier
 from tests.support import encode_image, photo
 
 TIER = MemoryTier(memory_mb=1024, max_pixels=1_000_000, max_input_bytes=2_000_000)

@@ -8,12 +8,12 @@ import zlib
 import pytest
 from PIL import Image
 
-from handler.admit import admit
+from handler.core.admit import admit
+from handler.core.options import OutputFormat, RemoveOptions
+from handler.core.pipeline import render
+from handler.core.predict import U2NetModel
+from handler.core.tiers import MemoryTier
 from handler.errors import ImageTooLargeError
-from handler.options import OutputFormat, RemoveOptions
-from handler.pipeline import render
-from handler.predict import U2NetModel
-from handler.tiers import MemoryTier
 from tests.support import decode_image, encode_image, photo
 
 TIER = MemoryTier(
@@ -54,7 +54,7 @@ def test_webp_output_has_its_own_cap() -> None:
 def test_webp_side_limit_is_refused_before_decoding() -> None:
     """WebP holds 16383 px a side: refused from the header (422 too_large_for_format)."""
     from handler.errors import CutoutError
-    from handler.service import refuse_unfinishable
+    from handler.serving.service import refuse_unfinishable
 
     header = admit(header_only_png(16384, 10), TIER, output=OutputFormat.WEBP)
     with pytest.raises(CutoutError) as info:

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from handler.compose import compose, subject_box, upscale_mask
-from handler.encode import encode
-from handler.options import OutputFormat, RemoveOptions
+from handler.core.compose import compose, subject_box, upscale_mask
+from handler.core.encode import encode
+from handler.core.options import OutputFormat, RemoveOptions
 from tests.support import decode_image
 
 SIZE = (60, 40)

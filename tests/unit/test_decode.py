@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from handler.admit import admit
-from handler.decode import decode
+from handler.core.admit import admit
+from handler.core.decode import decode
+from handler.core.tiers import MemoryTier
 from handler.errors import CorruptImageError
-from handler.tiers import MemoryTier
 from tests.support import encode_image, photo
 
 TIER = MemoryTier(memory_mb=2048, max_pixels=50_000_000, max_input_bytes=50_000_000)

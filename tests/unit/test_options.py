@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from handler.core.options import OutputFormat, RemoveOptions, parse_color
 from handler.errors import InvalidOptionError
-from handler.options import OutputFormat, RemoveOptions, parse_color
 
 
 def test_defaults_and_explicit_defaults_share_a_canonical_form() -> None:

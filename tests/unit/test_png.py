@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from handler import png
-from handler.encode import encode
-from handler.options import OutputFormat
+from handler.core import png
+from handler.core.encode import encode
+from handler.core.options import OutputFormat
 from tests.support import photo
 
 BANDS = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}

@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from handler.predict import PROFILES
+from handler.core.predict import PROFILES
+from handler.core.tiers import MemoryTier
 from handler.runtime import session_tuning
 from handler.settings import Settings
-from handler.tiers import MemoryTier
 
 
 def _lambda(memory_mb: int, threads: int = 2) -> Settings:

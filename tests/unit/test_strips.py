@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from handler.compose import (
+from handler.core.compose import (
     CROP_THRESHOLD,
     compose,
     effective_mask,
@@ -14,9 +14,9 @@ from handler.compose import (
     on_background,
     subject_box,
 )
-from handler.decode import to_eight_bit
-from handler.options import RemoveOptions
-from handler.strips import strips
+from handler.core.decode import to_eight_bit
+from handler.core.options import RemoveOptions
+from handler.core.strips import strips
 
 SIZES = [(1, 1), (1, 37), (37, 1), (5, 7), (61, 47), (128, 33)]
 ROWS = [1, 3, 7, None]

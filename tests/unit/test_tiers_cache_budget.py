@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from handler.budget import MemoryBudget
-from handler.cache import CachedResult, CacheKey, LocalDiskCache
+from handler.core.options import OutputFormat, RemoveOptions
+from handler.core.tiers import BASE_MB, BYTES_PER_PIXEL, MIB, MemoryTier, estimated_peak_mb
 from handler.errors import OverloadedError
-from handler.options import OutputFormat, RemoveOptions
-from handler.tiers import BASE_MB, BYTES_PER_PIXEL, MIB, MemoryTier, estimated_peak_mb
+from handler.serving.budget import MemoryBudget
+from handler.serving.cache import CachedResult, CacheKey, LocalDiskCache
 
 
 @pytest.mark.parametrize("profile", [None, "lean", "fast"])
