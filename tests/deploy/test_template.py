@@ -292,3 +292,19 @@ def test_samconfig_example_sets_only_parameters_the_templates_accept(
             assert name in template["Parameters"], (env, name)
             allowed = template["Parameters"][name].get("AllowedValues")
             assert allowed is None or value in {str(v) for v in allowed}, (env, pair)
+
+
+def test_model_parameters_are_valid_settings_and_reach_each_function(
+    image: dict[str, Any], snapstart: dict[str, Any]
+) -> None:
+    for template in (image, snapstart):
+        params = template["Parameters"]
+        for value in params["Models"]["AllowedValues"]:
+            models = Settings.from_env({"CUTOUT_MODELS": value}).models
+            assert ",".join(models) == value
+        for value in params["TriggerModel"]["AllowedValues"]:
+            assert Settings.from_env({"CUTOUT_MODELS": value}).models == (value,)
+        resources = template["Resources"]
+        for function, parameter in (("ApiFunction", "Models"), ("TriggerFunction", "TriggerModel")):
+            variables = resources[function]["Properties"]["Environment"]["Variables"]
+            assert variables["CUTOUT_MODELS"] == {"Ref": parameter}
