@@ -192,3 +192,28 @@ def test_cli_model_option_rejects_unknown_names(tmp_path: Path) -> None:
     done = run_cli("remove", str(tmp_path / "a.jpg"), "--model", "isnet")
     assert done.returncode == 2
     assert done.stderr.strip() == "cutout: --model must be one of u2netp, u2net; got 'isnet'"
+
+
+@pytest.mark.slow
+def test_cli_model_u2net_draws_rembgs_u2net_mask(tmp_path: Path) -> None:
+    """End to end: `--model u2net` loads the real u2net (CUTOUT_MODELS unset) and its mask is
+    rembg's u2net mask, not the u2netp one."""
+    import numpy as np
+    from PIL import Image
+
+    from tests.support import FIXTURES, decode_image
+    from tests.test_parity import mask_agreement
+
+    out = tmp_path / "car.png"
+    env = {k: v for k, v in os.environ.items() if k != MODELS_ENV}
+    done = subprocess.run(
+        [sys.executable, "-m", "handler.cli", "remove", str(FIXTURES / "car-1.jpg"),
+         "--model", "u2net", "--mask", "-o", str(out)],
+        capture_output=True, text=True, cwd=REPO, env={**env, "CUTOUT_CACHE_DIR": ""},
+        timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    ours = np.asarray(decode_image(out.read_bytes()))
+    ref = np.asarray(Image.open(FIXTURES / "car-1.u2net.mask.png").convert("L"))
+    iou, mad = mask_agreement(ours, ref)
+    assert iou >= 0.99 and mad <= 2.0, (iou, mad)
