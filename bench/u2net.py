@@ -23,22 +23,22 @@ from bench.stats import Summary, paired_ratio
 MODEL = "u2net"
 SIZES_MP = (2, 12)
 LARGE_MP = 12
-ROUNDS = {"quick": {2: 3, 12: 1}, "full": {2: 9, 12: 5}}
-COLD_ROUNDS = {"quick": 2, "full": 7}
+ROUNDS = {"quick": {2: 3, 12: 1}, "full": {2: 7, 12: 4}}
+COLD_ROUNDS = {"quick": 2, "full": 5}
 # Goals of issue 13, item 5 (cutout / rembg).
 WARM_GOAL = {2: 0.8, 12: 0.5}
 COLD_GOAL = 0.5
 PEAK_GOAL = 0.6
 
 
-def tiers_for_large() -> list[tuple[int, str]]:
-    """(tier, session profile) of every cost tier that holds u2net and admits a 12 MP photo."""
+def tiers_admitting(megapixels: float) -> list[tuple[int, str]]:
+    """(tier, session profile) of every cost tier that holds u2net and admits this photo."""
     from handler.core.tiers import MemoryTier
 
     found = []
     for memory_mb in cost.TIERS_MB:
         tier = MemoryTier.for_memory(memory_mb, models=(MODEL,))
-        if tier.holds_models and tier.max_pixels >= LARGE_MP * 1_000_000:
+        if tier.holds_models and tier.max_pixels >= megapixels * 1_000_000:
             found.append((memory_mb, tier.profile))
     return found
 
@@ -67,7 +67,7 @@ def measure_u2net(quick: bool) -> dict[str, Any]:
     results["cold"] = measure.cold_start(cutout, rembg, fixture, COLD_ROUNDS[mode], kinds=("cli",))
     large = by_mp[LARGE_MP]
     peaks: dict[str, Any] = {}
-    for memory_mb, profile in tiers_for_large():
+    for memory_mb, profile in tiers_admitting(LARGE_MP):
         env = {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb)}
         answer = measure.run_worker(cutout, "peak", str(large.path), env=env)
         peaks[f"cutout@{memory_mb}"] = answer | {"profile": profile}
@@ -145,9 +145,9 @@ def render(results: dict[str, Any]) -> str:
         series = warm1[names[mp]]
         ours = cost.cost_table(Summary.of(series["cutout"]).median)
         theirs = cost.cost_table(Summary.of(series["rembg"]).median, rembg_peak)
+        held = [t for t, _ in tiers_admitting(mp)]
         for a, b in zip(ours, theirs, strict=True):
-            held = [t for t, _ in tiers_for_large()] if mp == LARGE_MP else None
-            fits = held is None or a.memory_mb in held
+            fits = a.memory_mb in held
             cost_rows.append(
                 [
                     f"{mp} MP",
