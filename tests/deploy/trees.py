@@ -1,5 +1,11 @@
 """Deployment trees for the tests: the container image's files built without Docker, and a runner
-that invokes a handler inside a tree in a fresh interpreter that sees nothing else."""
+that invokes a handler inside a tree in a fresh interpreter that sees nothing else.
+
+The tree is built for CPython 3.12 (Lambda's) when this machine has one. Elsewhere it is built
+for the running interpreter from the same lock: the same pinned versions and hashes (the lock
+hashes every wheel of each version), so pip takes this interpreter's wheels of them. What that
+leaves untested is said in README.md ("What the tests do not cover").
+"""
 
 from __future__ import annotations
 
@@ -15,15 +21,23 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from tests.runtime_api import Invocation, RuntimeRun, run_runtime
 from tests.support import REPO
 
 BUILD = REPO / "build"
 REQUIREMENTS = REPO / "requirements" / "lambda.txt"
 MODEL = REPO / "layers" / "model" / "u2netp.onnx"
 RUNNER = Path(__file__).with_name("run_in_tree.py")
+RIC_RUNNER = Path(__file__).with_name("ric_in_tree.py")
 LAMBDA_PYTHON = (3, 12)
+# `running`: build the tree for the running interpreter even where CPython 3.12 is installed
+# (what a machine without 3.12 does; `make test` on such a machine needs nothing else).
+TREE_PYTHON_ENV = "CUTOUT_TREE_PYTHON"
 # The Dockerfile's `pip install` flags (tests/deploy/test_dockerfile.py holds the two together).
 PIP_INSTALL_FLAGS = ("--no-cache-dir", "--no-deps", "--require-hashes", "--only-binary=:all:")
+# The same, less --no-cache-dir: an image build has no use for pip's cache, the tests do (a
+# fresh clone's tree then installs from wheels pip already has).
+TREE_PIP_FLAGS = tuple(flag for flag in PIP_INSTALL_FLAGS if flag != "--no-cache-dir")
 
 
 @dataclass(frozen=True)
@@ -53,9 +67,15 @@ def probe(command: str, env: dict[str, str] | None = None) -> Interpreter | None
     return Interpreter(executable, (major, minor))
 
 
+def running_python() -> Interpreter:
+    return Interpreter(sys.executable, (sys.version_info.major, sys.version_info.minor))
+
+
 @cache
 def lambda_python() -> Interpreter:
     """CPython 3.12 (the Lambda runtime's) when this machine has one, else the running Python."""
+    if os.environ.get(TREE_PYTHON_ENV, "").strip() == "running":
+        return running_python()
     name = "python{}.{}".format(*LAMBDA_PYTHON)
     found = shutil.which(name)
     if found and (interpreter := probe(found)) and interpreter.version == LAMBDA_PYTHON:
@@ -68,7 +88,7 @@ def lambda_python() -> Interpreter:
             env = {**os.environ, "PYENV_VERSION": version}
             if (interpreter := probe(found, env)) and interpreter.version == LAMBDA_PYTHON:
                 return interpreter
-    return Interpreter(sys.executable, (sys.version_info.major, sys.version_info.minor))
+    return running_python()
 
 
 @dataclass(frozen=True)
@@ -80,6 +100,11 @@ class ImageTree:
     @property
     def task_root(self) -> Path:
         return self.root / "var" / "task"
+
+    @property
+    def runtime_root(self) -> Path:
+        """Where the base image keeps the runtime interface client (/var/runtime)."""
+        return self.root / "var" / "runtime"
 
     @property
     def model_path(self) -> Path:
@@ -100,7 +125,7 @@ def _install_like_the_dockerfile(python: Interpreter, target: Path) -> None:
             "install",
             "--quiet",
             "--disable-pip-version-check",
-            *PIP_INSTALL_FLAGS,
+            *TREE_PIP_FLAGS,
             "--target",
             str(target),
             "-r",
@@ -114,6 +139,32 @@ def _install_like_the_dockerfile(python: Interpreter, target: Path) -> None:
             shutil.rmtree(tests_dir)
 
 
+def ric_requirement() -> str:
+    """The runtime interface client at the version the dev environment has (the tests' own)."""
+    from importlib.metadata import version
+
+    return f"awslambdaric=={version('awslambdaric')}"
+
+
+def _install_runtime_client(python: Interpreter, target: Path) -> None:
+    """What the base image has in /var/runtime: awslambdaric (with its hooks module)."""
+    subprocess.run(
+        [
+            python.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+            "--target",
+            str(target),
+            ric_requirement(),
+        ],
+        check=True,
+    )
+
+
 def build_image_tree(python: Interpreter) -> ImageTree:
     """The image's /var/task and /opt/ml/model under build/image-tree/<lock hash>-<python>.
 
@@ -121,12 +172,14 @@ def build_image_tree(python: Interpreter) -> ImageTree:
     the model are copied afresh on every call, as the Dockerfile's last stage does.
     """
     parent = BUILD / "image-tree"
-    tree = ImageTree(parent / f"{file_sha256(REQUIREMENTS)[:16]}-{python.tag}")
+    key = hashlib.sha256(REQUIREMENTS.read_bytes() + ric_requirement().encode()).hexdigest()
+    tree = ImageTree(parent / f"{key[:16]}-{python.tag}")
     if not (tree.root / ".complete").is_file():
         parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix="staging-", dir=parent))
         try:
             _install_like_the_dockerfile(python, ImageTree(staging).task_root)
+            _install_runtime_client(python, ImageTree(staging).runtime_root)
             (staging / ".complete").touch()
             shutil.rmtree(tree.root, ignore_errors=True)
             staging.rename(tree.root)
@@ -192,3 +245,25 @@ def run_in_tree(
         )
     report: dict[str, Any] = json.loads(out.read_text())
     return report
+
+
+def run_ric_in_tree(
+    python: Interpreter,
+    tree: ImageTree,
+    handler: str,
+    invocations: list[Invocation],
+    env: dict[str, str],
+    workdir: Path,
+) -> tuple[RuntimeRun, dict[str, Any]]:
+    """The tree's runtime interface client runs handler on each invocation (init once), seeing
+    only the task root, the runtime folder and the standard library."""
+    report = workdir / "ric-report.json"
+    command = [python.executable, "-I", "-S", str(RIC_RUNNER), "--report", str(report)]
+    command += ["--path", str(tree.task_root), "--path", str(tree.runtime_root)]
+    run = run_runtime(handler, invocations, env, command=command, cwd=workdir, timeout_s=600)
+    if not report.is_file():
+        raise AssertionError(
+            f"{handler} did not run in the tree:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+        )
+    loaded: dict[str, Any] = json.loads(report.read_text())
+    return run, loaded
