@@ -8,8 +8,9 @@ POST /2018-06-01/runtime/invocation/{id}/error     the handler raised
 POST /2018-06-01/runtime/init/error                 the init phase failed
 and SnapStart's GET /2018-06-01/runtime/restore/next (answered when the snapshot is "restored").
 
-Events are queued by the test; once they are all answered, `invocation/next` answers 500 and
-the client exits, as a real one does when it loses its Runtime API, so each run ends on its own.
+Events are queued by the test. Once every one is answered, `invocation/next` waits, as Lambda's
+does while no event comes, and the test ends the process with SIGTERM (as Lambda ends an idle
+environment). (An error status there would not do: awslambdaric 4's C client crashes on it.)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -32,6 +34,15 @@ from typing import Any
 PREFIX = "/2018-06-01/runtime"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:cutout-ric"
 TRACE_ID = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client ended with SIGTERM drops its connections: nothing to report."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 @dataclass
@@ -64,7 +75,8 @@ class FakeRuntimeApi:
         self.calls = Calls()
         self._next = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._closing = threading.Event()
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -79,7 +91,11 @@ class FakeRuntimeApi:
         self._thread.start()
         return self
 
+    def all_answered(self) -> bool:
+        return all(i.response is not None or i.error is not None for i in self.invocations)
+
     def __exit__(self, *exc: object) -> None:
+        self._closing.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -117,8 +133,9 @@ class FakeRuntimeApi:
                 api.calls.log.append(f"GET {self.path}")
                 if self.path == f"{PREFIX}/invocation/next":
                     invocation = api._take_next()
-                    if invocation is None:
-                        self._answer(500, b'{"errorMessage": "no more invocations"}')
+                    if invocation is None:  # no more events: wait until the test ends
+                        api._closing.wait()
+                        self.close_connection = True
                         return
                     invocation.deadline_ms = int(time.time() * 1000) + invocation.time_limit_ms
                     body = json.dumps(invocation.event).encode()
@@ -193,36 +210,35 @@ def run_runtime(
     timeout_s: float = 240.0,
 ) -> RuntimeRun:
     """`python -m awslambdaric HANDLER` (the image's entry point) against a fake Runtime API
-    serving invocations, until it has answered them all and exits."""
-    argv = command or [sys.executable, "-m", "awslambdaric"]
-    with FakeRuntimeApi(invocations) as api:
-        with _process(
-            [*argv, handler], {**env, "AWS_LAMBDA_RUNTIME_API": api.address}, cwd
-        ) as process:
-            try:
-                stdout, stderr = process.communicate(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                stdout, stderr = process.communicate()
-                raise AssertionError(
-                    f"the runtime did not finish in {timeout_s} s:\n{stdout[-3000:]}\n"
-                    f"{stderr[-3000:]}"
-                ) from None
-        return RuntimeRun(api, process.returncode, stdout, stderr)
+    serving invocations, until it has answered them all (then SIGTERM) or exits by itself."""
+    argv = [*(command or [sys.executable, "-m", "awslambdaric"]), handler]
+    with (
+        FakeRuntimeApi(invocations) as api,
+        tempfile.TemporaryFile("w+") as stdout,
+        tempfile.TemporaryFile("w+") as stderr,
+    ):
+        env = {**env, "AWS_LAMBDA_RUNTIME_API": api.address}
+        with _process(argv, env, cwd, stdout, stderr) as process:
+            deadline = time.monotonic() + timeout_s
+            while process.poll() is None:
+                if api.all_answered():
+                    process.send_signal(signal.SIGTERM)
+                    process.wait(timeout=60)
+                    break
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"the runtime did not finish in {timeout_s} s")
+                time.sleep(0.05)
+        stdout.seek(0)
+        stderr.seek(0)
+        return RuntimeRun(api, process.returncode, stdout.read(), stderr.read())
 
 
 @contextmanager
 def _process(
-    argv: list[str], env: dict[str, str], cwd: Path | None
+    argv: list[str], env: dict[str, str], cwd: Path | None, stdout: Any, stderr: Any
 ) -> Iterator[subprocess.Popen[str]]:
     process = subprocess.Popen(
-        argv,
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+        argv, env=env, cwd=cwd, stdout=stdout, stderr=stderr, text=True, start_new_session=True
     )
     try:
         yield process

@@ -3,9 +3,10 @@
 Started by tests/deploy as `python -I -S ric_in_tree.py --path TASK_ROOT --path RUNTIME --report
 OUT HANDLER`: -I and -S leave the standard library alone on sys.path, then the --path folders go
 first (as the base image puts /var/task and /var/runtime). awslambdaric then runs the init phase
-and the invoke loop against AWS_LAMBDA_RUNTIME_API. When the process exits (the Runtime API has
-no more events), OUT receives the modules loaded from outside those folders and the stdlib, and
-the interpreter's version. Only the standard library is imported here.
+and the invoke loop against AWS_LAMBDA_RUNTIME_API. When the process ends (SIGTERM once every
+event is answered, or an exit after an init error), OUT receives the modules loaded from outside
+those folders and the stdlib, and the interpreter's version. Only the standard library is
+imported here.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import argparse
 import atexit
 import json
+import os
+import signal
 import sys
 import sysconfig
 from pathlib import Path
@@ -52,7 +55,12 @@ def main() -> None:
         }
         args.report.write_text(json.dumps(loaded))
 
+    def on_sigterm(signum: int, frame: object) -> None:
+        report()
+        os._exit(0)  # the runtime's polling thread is blocked in C: no orderly shutdown
+
     atexit.register(report)
+    signal.signal(signal.SIGTERM, on_sigterm)
     from awslambdaric.__main__ import main as run_runtime
 
     run_runtime([sys.argv[0], args.handler])

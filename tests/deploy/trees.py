@@ -1,10 +1,11 @@
 """Deployment trees for the tests: the container image's files built without Docker, and a runner
 that invokes a handler inside a tree in a fresh interpreter that sees nothing else.
 
-The tree is built for CPython 3.12 (Lambda's) when this machine has one. Elsewhere it is built
-for the running interpreter from the same lock: the same pinned versions and hashes (the lock
-hashes every wheel of each version), so pip takes this interpreter's wheels of them. What that
-leaves untested is said in README.md ("What the tests do not cover").
+The tree is built for CPython 3.12 (Lambda's) from requirements/lambda.txt when this machine has
+one. Elsewhere it is built for the running interpreter from the lock re-resolved for it by uv,
+which keeps every pinned version that has a wheel for that Python (uv prefers the versions
+already in its output file) and moves only those that do not (numpy 2.5 has no CPython 3.11
+wheels, say). What that leaves untested is said in README.md ("What the tests do not cover").
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from tests.support import REPO
 
 BUILD = REPO / "build"
 REQUIREMENTS = REPO / "requirements" / "lambda.txt"
+REQUIREMENTS_IN = REPO / "requirements" / "lambda.in"
 MODEL = REPO / "layers" / "model" / "u2netp.onnx"
 RUNNER = Path(__file__).with_name("run_in_tree.py")
 RIC_RUNNER = Path(__file__).with_name("ric_in_tree.py")
@@ -115,6 +117,54 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def lock_for(python: Interpreter) -> Path:
+    """The lock for this interpreter: requirements/lambda.txt itself for CPython 3.12; for
+    another Python, the same lock re-resolved by uv (the Makefile's `make requirements` flags,
+    but this Python's version), changing only the pins that have no wheel for it."""
+    if python.version == LAMBDA_PYTHON:
+        return REQUIREMENTS
+    lock = BUILD / "image-tree" / f"lambda-{file_sha256(REQUIREMENTS)[:16]}-{python.tag}.txt"
+    if lock.is_file():
+        return lock
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    staging = lock.with_suffix(".part")
+    shutil.copyfile(REQUIREMENTS, staging)  # uv keeps the versions its output file pins
+    uv = Path(sys.executable).with_name("uv")
+    subprocess.run(
+        [
+            str(uv if uv.is_file() else "uv"),
+            "pip",
+            "compile",
+            str(REQUIREMENTS_IN),
+            "--quiet",
+            "--generate-hashes",
+            "--python-version",
+            "{}.{}".format(*python.version),
+            "--python-platform",
+            "x86_64-manylinux_2_28",
+            "--no-emit-package",
+            "sympy",
+            "--no-emit-package",
+            "mpmath",
+            "--output-file",
+            str(staging),
+        ],
+        check=True,
+    )
+    staging.replace(lock)
+    return lock
+
+
+def pins(lock: Path) -> dict[str, str]:
+    """name -> version of every package a lock pins."""
+    found = {}
+    for line in lock.read_text().splitlines():
+        if line and line[0].isalnum() and "==" in line:
+            name, _, version = line.split()[0].partition("==")
+            found[name.lower()] = version
+    return found
+
+
 def _install_like_the_dockerfile(python: Interpreter, target: Path) -> None:
     """The Dockerfile's first stage: pip-install the lock, drop console scripts and test suites."""
     subprocess.run(
@@ -129,7 +179,7 @@ def _install_like_the_dockerfile(python: Interpreter, target: Path) -> None:
             "--target",
             str(target),
             "-r",
-            str(REQUIREMENTS),
+            str(lock_for(python)),
         ],
         check=True,
     )
@@ -172,7 +222,7 @@ def build_image_tree(python: Interpreter) -> ImageTree:
     the model are copied afresh on every call, as the Dockerfile's last stage does.
     """
     parent = BUILD / "image-tree"
-    key = hashlib.sha256(REQUIREMENTS.read_bytes() + ric_requirement().encode()).hexdigest()
+    key = hashlib.sha256(lock_for(python).read_bytes() + ric_requirement().encode()).hexdigest()
     tree = ImageTree(parent / f"{key[:16]}-{python.tag}")
     if not (tree.root / ".complete").is_file():
         parent.mkdir(parents=True, exist_ok=True)
