@@ -82,6 +82,20 @@ def test_tree_holds_the_lock_the_code_and_the_model_and_no_dev_tools(tree: Image
     assert file_sha256(tree.model_path) == file_sha256(MODEL)
 
 
+def test_tree_is_precompiled_for_its_interpreter(tree: ImageTree, python: Interpreter) -> None:
+    """/var/task is read-only in Lambda: a module without bytecode compiles at every cold start."""
+    tag = f"cpython-{python.version[0]}{python.version[1]}"
+    sources = [*(tree.task_root / "handler").rglob("*.py")]
+    for package in ("fastapi", "pydantic", "numpy", "onnxruntime", "aws_lambda_powertools"):
+        sources += (tree.task_root / package).glob("*.py")
+    missing = [
+        str(source.relative_to(tree.task_root))
+        for source in sources
+        if not (source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc").is_file()
+    ]
+    assert sources and missing == []
+
+
 def test_api_handler_answers_both_event_versions_with_a_png_of_the_input_size(
     tree: ImageTree, python: Interpreter, tmp_path: Any
 ) -> None:
