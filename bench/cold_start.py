@@ -5,13 +5,17 @@ Each round starts one fresh process per case, in alternating order, and each pro
 one image and reports its phases:
 - cutout `api`: import handler.app (the init phase: imports, ONNX session, warm-up if on, the
   entry's wiring), then handler.app.lambda_handler on an API Gateway v1 event carrying the photo;
+- cutout `api+warm-up`: the same with CUTOUT_WARM_UP=true (what SnapStart and provisioned
+  concurrency get), to show what the warm-up run costs an on-demand cold start;
 - cutout `s3`: import handler.trigger, then handler.trigger.s3_handler on an S3 notification for
   the photo (a real boto3 client is made; its calls are answered from memory, no network);
 - rembg: import rembg, new_session("u2netp"), remove() of the same photo, as rembg's README
   shows it and as Lambda deployments of it run it.
 The wall time runs from process spawn to the first answer ready, so it includes the
 interpreter's own start-up ("interpreter" below). Ratios are paired: round i of cutout over
-round i of rembg, measured moments apart under the same load.
+round i of rembg, measured moments apart under the same load. Then, in cutout's interpreter,
+bench/session_load.py times the ONNX Runtime levers: the session from the model as shipped or
+optimised offline, and the first run against the second.
 """
 
 from __future__ import annotations
@@ -32,15 +36,22 @@ from bench.photos import fixtures
 from bench.stats import Summary, paired_ratio
 
 DOCS = envs.REPO / "docs" / "bench"
-CASES = ("cutout:api", "cutout:s3", "rembg:remove")
+CASES = ("cutout:api", "cutout:api+warm-up", "cutout:s3", "rembg:remove")
 GOALS = {"cutout:api": 0.5, "cutout:s3": 0.4}
+SESSION_LOAD = Path(__file__).resolve().parent / "session_load.py"
 IMPORT_TOP = 12
+
+
+def case_command(tool: envs.ToolEnv, entry: str, image: Path) -> tuple[list[str], dict[str, str]]:
+    env = tool.env | (LAMBDA_ENV if tool.name == "cutout" else {})
+    if entry.endswith("+warm-up"):
+        entry, env = entry.removesuffix("+warm-up"), env | {"CUTOUT_WARM_UP": "true"}
+    return worker_command(tool, "coldstart", entry, str(image), "--event", str(EVENT)), env
 
 
 def run_case(tool: envs.ToolEnv, entry: str, image: Path) -> dict[str, Any]:
     """One fresh process: its phases (ms) and its wall time from spawn to the answer ready."""
-    env = tool.env | (LAMBDA_ENV if tool.name == "cutout" else {})
-    command = worker_command(tool, "coldstart", entry, str(image), "--event", str(EVENT))
+    command, env = case_command(tool, entry, image)
     with log_file(f"cold-start-{tool.name}") as log:
         started = time.time_ns()
         done = subprocess.run(
@@ -55,8 +66,7 @@ def run_case(tool: envs.ToolEnv, entry: str, image: Path) -> dict[str, Any]:
 
 def import_profile(tool: envs.ToolEnv, entry: str, image: Path) -> list[list[Any]]:
     """One run under `python -X importtime`: the top-level packages by cumulative import ms."""
-    env = tool.env | (LAMBDA_ENV if tool.name == "cutout" else {})
-    command = worker_command(tool, "coldstart", entry, str(image), "--event", str(EVENT))
+    command, env = case_command(tool, entry, image)
     done = subprocess.run(
         [command[0], "-X", "importtime", *command[1:]],
         env=env,
@@ -89,8 +99,18 @@ def measure(rounds: int) -> dict[str, Any]:
                 runs[case].append(result)
         load.append(os.getloadavg()[0])
     profiles = {
-        case: import_profile(tools[case.split(":")[0]], case.split(":")[1], image) for case in CASES
+        case: import_profile(tools[case.split(":")[0]], case.split(":")[1], image)
+        for case in CASES
+        if "+" not in case
     }
+    levers = subprocess.run(
+        [str(cutout.python), str(SESSION_LOAD), str(envs.MODEL), str(rounds)],
+        env=cutout.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    load.append(os.getloadavg()[0])
     return {
         "schema": 1,
         "machine": machine.describe(),
@@ -99,6 +119,7 @@ def measure(rounds: int) -> dict[str, Any]:
         "load_average_1min": [round(x, 2) for x in load],
         "runs": runs,
         "imports": profiles,
+        "session_levers": json.loads(levers.stdout.strip().splitlines()[-1]),
     }
 
 
@@ -142,12 +163,9 @@ def render(results: dict[str, Any]) -> str:
             lines.append(f"| {case} | {wall} | 1 | |")
             continue
         r = s["ratio"]
-        goal = GOALS[case]
-        verdict = "met" if r.median <= goal else "not met"
-        lines.append(
-            f"| {case} | {wall} | {r.median:.2f}x ({r.p25:.2f}-{r.p75:.2f}) "
-            f"| <= {goal}x: {verdict} |"
-        )
+        goal = GOALS.get(case)
+        verdict = "" if goal is None else f"<= {goal}x: {'met' if r.median <= goal else 'not met'}"
+        lines.append(f"| {case} | {wall} | {r.median:.2f}x ({r.p25:.2f}-{r.p75:.2f}) | {verdict} |")
     lines += ["", "## Where the time goes (medians, ms)", ""]
     phases = ["interpreter", "imports", "session", "warm_up", "wiring", "first_run"]
     lines.append("| case | " + " | ".join(phases) + " |")
@@ -173,9 +191,24 @@ def render(results: dict[str, Any]) -> str:
         "## Imports by cumulative time (one `python -X importtime` run each, ms)",
         "",
     ]
-    for case in CASES:
-        top = ", ".join(f"{name} {ms:.0f}" for name, ms in results["imports"][case])
+    for case, ranked in results["imports"].items():
+        top = ", ".join(f"{name} {ms:.0f}" for name, ms in ranked)
         lines.append(f"- {case}: {top}")
+    levers = results["session_levers"]
+    lines += [
+        "",
+        "## ONNX Runtime levers (bench/session_load.py, medians in one process, ms)",
+        "",
+        "| session profile, model | session created | first run | second run |",
+        "|---|---|---|---|",
+    ]
+    for name, ms in levers["session_ms"].items():
+        first = levers["first_run_ms"].get(name)
+        second = levers["second_run_ms"].get(name)
+        runs = (
+            f"{first:.0f} | {second:.0f}" if first is not None and second is not None else "- | -"
+        )
+        lines.append(f"| {name} | {ms:.0f} | {runs} |")
     return "\n".join(lines) + "\n"
 
 
