@@ -93,7 +93,8 @@ def _session_profile(env: Mapping[str, str]) -> str | None:
 def _warm_up(env: Mapping[str, str]) -> bool:
     """A warm-up inference at init: where no request waits for init (SnapStart, provisioned
     concurrency), unless CUTOUT_WARM_UP says otherwise. On demand the first request waits for
-    init anyway, so warming up would only move the same ~60 ms (docs/bench/cold-start.md)."""
+    init anyway, and a warm-up costs a whole inference to save the first run's extra ~20 %:
+    the cold start grows (docs/bench/cold-start.md)."""
     raw = env.get(WARM_UP_ENV, "").strip().lower()
     if raw in {"1", "true", "yes", "on"}:
         return True
