@@ -1,5 +1,6 @@
-"""Deployment trees for the tests: the container image's files built without Docker, and a runner
-that invokes a handler inside a tree in a fresh interpreter that sees nothing else.
+"""Deployment trees for the tests: the container image's files built without Docker, and Lambda's
+runtime interface client running a handler inside a tree, in a fresh interpreter that sees
+nothing else (ric_in_tree.py, against the Runtime API double in tests/runtime_api.py).
 
 The tree is built for CPython 3.12 (Lambda's) from requirements/lambda.txt when this machine has
 one. Elsewhere it is built for the running interpreter from the lock re-resolved for it by uv,
@@ -29,7 +30,6 @@ BUILD = REPO / "build"
 REQUIREMENTS = REPO / "requirements" / "lambda.txt"
 REQUIREMENTS_IN = REPO / "requirements" / "lambda.in"
 MODEL = REPO / "layers" / "model" / "u2netp.onnx"
-RUNNER = Path(__file__).with_name("run_in_tree.py")
 RIC_RUNNER = Path(__file__).with_name("ric_in_tree.py")
 LAMBDA_PYTHON = (3, 12)
 # `running`: build the tree for the running interpreter even where CPython 3.12 is installed
@@ -270,31 +270,37 @@ def lambda_env(function_name: str, home: Path, **extra: str) -> dict[str, str]:
     }
 
 
-def run_in_tree(
+def runtime_client_folder(python: Interpreter) -> Path:
+    """awslambdaric installed for this interpreter on its own, as the runtime's /var/runtime."""
+    folder = BUILD / "runtime-client" / f"{ric_requirement().partition('==')[2]}-{python.tag}"
+    if not (folder / ".complete").is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        _install_runtime_client(python, folder)
+        (folder / ".complete").touch()
+    return folder
+
+
+def run_ric(
     python: Interpreter,
     paths: list[Path],
     handler: str,
-    events: list[Path],
+    invocations: list[Invocation],
     env: dict[str, str],
     workdir: Path,
-) -> dict[str, Any]:
-    """Invoke handler on each event (one process: init once) with only paths on sys.path."""
-    out = workdir / "report.json"
-    command = [python.executable, "-I", "-S", str(RUNNER), "--handler", handler, "--out", str(out)]
+) -> tuple[RuntimeRun, dict[str, Any]]:
+    """The runtime interface client (found in paths) runs handler on each invocation (init
+    once), in an interpreter that sees only paths and the standard library."""
+    report = workdir / "ric-report.json"
+    command = [python.executable, "-I", "-S", str(RIC_RUNNER), "--report", str(report)]
     for path in paths:
         command += ["--path", str(path)]
-    for event in events:
-        command += ["--event", str(event)]
-    done = subprocess.run(
-        command, env=env, cwd=workdir, capture_output=True, text=True, timeout=600
-    )
-    if done.returncode != 0:
+    run = run_runtime(handler, invocations, env, command=command, cwd=workdir, timeout_s=600)
+    if not report.is_file():
         raise AssertionError(
-            f"{handler} failed in the tree (exit {done.returncode}):\n"
-            f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            f"{handler} did not run in the tree:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
         )
-    report: dict[str, Any] = json.loads(out.read_text())
-    return report
+    loaded: dict[str, Any] = json.loads(report.read_text())
+    return run, loaded
 
 
 def run_ric_in_tree(
@@ -305,15 +311,6 @@ def run_ric_in_tree(
     env: dict[str, str],
     workdir: Path,
 ) -> tuple[RuntimeRun, dict[str, Any]]:
-    """The tree's runtime interface client runs handler on each invocation (init once), seeing
-    only the task root, the runtime folder and the standard library."""
-    report = workdir / "ric-report.json"
-    command = [python.executable, "-I", "-S", str(RIC_RUNNER), "--report", str(report)]
-    command += ["--path", str(tree.task_root), "--path", str(tree.runtime_root)]
-    run = run_runtime(handler, invocations, env, command=command, cwd=workdir, timeout_s=600)
-    if not report.is_file():
-        raise AssertionError(
-            f"{handler} did not run in the tree:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
-        )
-    loaded: dict[str, Any] = json.loads(report.read_text())
-    return run, loaded
+    """The image tree's runtime interface client runs handler: /var/task and /var/runtime."""
+    paths = [tree.task_root, tree.runtime_root]
+    return run_ric(python, paths, handler, invocations, env, workdir)
