@@ -556,6 +556,10 @@ def command_paths(args: argparse.Namespace) -> int:
     sizes = [float(s) for s in args.sizes.split(",")]
     profile = os.environ.get("CUTOUT_SESSION_PROFILE") or default_profile(FIT_MEMORY_MB)
     base_mb = FOOTPRINTS[profile].base_mb
+    if args.from_json:  # report points measured before
+        rows = [r for f in args.from_json.split(",") for r in json.loads(Path(f).read_text())]
+        print(report_paths(rows, base_mb))
+        return 0
     chosen = [p for p in PATHS if not args.only or p.name in args.only.split(",")]
     scenario = Scenario("path", "photo", "PNG", "png")
     extra = ["--cold"] if args.cold else []
@@ -588,24 +592,52 @@ def command_paths(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                     flush=True,
                 )
-    mode = "fresh (cold)" if args.cold else "warm"
-    print(f"profile {profile} (base {base_mb:.1f} MiB), {mode} processes, PNG output")
-    print("")
-    print("| file | admitted path | " + " | ".join(f"{s:g} MP" for s in sizes) + " | bytes/px |")
-    print("|---|---|" + "---|" * len(sizes) + "---|")
-    for decoder in chosen:
-        own = [r for r in rows if r["file"] == decoder.name]
-        cells = [
-            f"{r['peak_mb']:.0f}"
-            + (f" ({r['input_mib']:.0f} in)" if r["input_mib"] >= 1 else "")
-            + ("" if r["status"] == "ok" else f" {r['status']}")
-            for r in own
-        ]
-        worst = max((r["per_pixel"] for r in own if r["status"] == "ok"), default=math.nan)
-        print(f"| {decoder.name} | {own[0]['path']} | " + " | ".join(cells) + f" | {worst:.2f} |")
+    print(f"profile {profile}, {'fresh (cold)' if args.cold else 'warm'} processes, PNG output")
+    print(report_paths(rows, base_mb))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0
+
+
+def report_paths(rows: list[dict[str, Any]], base_mb: float) -> str:
+    """Per file: the peak at each size, its admitted path, the net bytes a pixel over the
+    base (worst size), the slope between sizes, and what the path is charged: the larger,
+    since the net figure a pixel tends to the slope as images grow."""
+    sizes = sorted({r["megapixels"] for r in rows})
+    lines = [
+        f"base {base_mb:.1f} MiB; net = peak - input - base",
+        "",
+        "| file | admitted path | "
+        + " | ".join(f"{s:g} MP" for s in sizes)
+        + " | net bytes/px | slope | charged |",
+        "|---|---|" + "---|" * len(sizes) + "---|---|---|",
+    ]
+    charged: dict[str, float] = {}
+    for name in dict.fromkeys(r["file"] for r in rows):
+        own = sorted((r for r in rows if r["file"] == name), key=lambda r: r["megapixels"])
+        ok = [r for r in own if r["status"] == "ok"]
+        worst = max((r["per_pixel"] for r in ok), default=math.nan)
+        slope = math.nan
+        if len(ok) >= 2:
+            first, last = ok[0], ok[-1]
+            net = [(r["peak_mb"] - r["input_mib"]) * MIB for r in (first, last)]
+            slope = (net[1] - net[0]) / ((last["megapixels"] - first["megapixels"]) * 1e6)
+        charge = max(worst, slope) if not math.isnan(slope) else worst
+        charged[own[0]["path"]] = max(charged.get(own[0]["path"], 0.0), charge)
+        cells = {
+            r["megapixels"]: f"{r['peak_mb']:.0f}"
+            + (f" ({r['input_mib']:.0f} in)" if r["input_mib"] >= 1 else "")
+            + ("" if r["status"] == "ok" else f" {r['status']}")
+            for r in own
+        }
+        lines.append(
+            f"| {name} | {own[0]['path']} | "
+            + " | ".join(cells.get(s, "") for s in sizes)
+            + f" | {worst:.2f} | {slope:.2f} | {charge:.2f} |"
+        )
+    lines += ["", "charged per admitted path (the worst of its files):"]
+    lines += [f"    {path}: {value:.2f}" for path, value in sorted(charged.items())]
+    return "\n".join(lines)
 
 
 def command_path_tiers(args: argparse.Namespace) -> int:
@@ -792,6 +824,7 @@ def main() -> int:
     paths.add_argument("--only", default="", help="file names (bench/decoder_paths.py)")
     paths.add_argument("--cold", action="store_true", help="fresh processes, no warm-up")
     paths.add_argument("--json", help="write the raw points here")
+    paths.add_argument("--from-json", help="report these files' points (comma separated)")
     path_tiers = sub.add_parser("path-tiers", help="each decoder path at its own cap per tier")
     path_tiers.add_argument("--tiers", default="512,1024,2048")
     path_tiers.add_argument("--only", default="", help="file names (bench/decoder_paths.py)")

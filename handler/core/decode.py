@@ -96,10 +96,12 @@ def decode(
             opened = Image.open(source, formats=ALLOWED_FORMATS)
             if deadline is not None:
                 opened.decodermaxblock = DEADLINE_READ_BYTES
-            image: Image.Image = opened
             if draft_side is not None and header.is_jpeg:
-                image.draft("RGB", (draft_side, draft_side))
-            image.load()
+                opened.draft("RGB", (draft_side, draft_side))
+            opened.load()
+            # One name for the decoded image from here on, so each step below frees the last.
+            image: Image.Image = opened
+            del opened
             if image.format == "WEBP":
                 # The file object keeps libwebp's two frame canvases (8 bytes a pixel) for as
                 # long as it lives: keep the pixels only.

@@ -18,9 +18,13 @@ from PIL import Image
 from handler.errors import ImageTooComplexError
 
 # Real progressive JPEGs have about 10 scans (libjpeg's default script; optimised ones a few
-# dozen). Each scan is a pass over the whole image, even when it holds a few bytes: a repeated
-# AC refinement scan costs ~0.24 s at 64 MP here (docs/hardening.md, "CPU bombs").
+# more). Each scan is a pass over the whole image even when it holds a few bytes (a repeated
+# AC refinement scan costs 60-240 ms at 64 MP here, docs/hardening.md "CPU bombs"), so the
+# limit falls with the image's size: MAX_JPEG_SCANS up to 16 MP, then a budget of scan-pixels,
+# never below MIN_JPEG_SCANS.
 MAX_JPEG_SCANS = 64
+MIN_JPEG_SCANS = 20
+JPEG_SCAN_PIXELS = MAX_JPEG_SCANS * 16_000_000
 # Segments (markers with a length: APPn, DQT, DHT, SOS, ...), each a trip through Pillow's
 # Python marker loop. An ICC profile split into APP2 segments needs a few dozen.
 MAX_JPEG_SEGMENTS = 10_000
@@ -38,6 +42,7 @@ MAX_TIFF_STRIPS = 65_536
 # restart marker (0xD0-0xD7) nor fill (0xFF).
 _JPEG_MARKER_IN_SCAN = re.compile(rb"\xff[\x01-\xcf\xd8-\xfe]")
 _JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
+_JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOFn, not DHT, JPG, DAC
 _TIFF_STRIP_TAGS = frozenset({273, 324})  # StripOffsets, TileOffsets
 _TIFF_COMPRESSIONS = {
     "raw": "raw",
@@ -55,34 +60,43 @@ def check_structure(data: bytes, fmt: str) -> None:
     needs; `fmt` is the format its signature names. Malformed structure is left to the decoder,
     which reports it as corrupt."""
     if fmt == "JPEG":
-        scans, segments = count_jpeg(data)
-        _limit("JPEG", "scans", scans, MAX_JPEG_SCANS)
-        _limit("JPEG", "marker segments", segments, MAX_JPEG_SEGMENTS)
+        scans, segments, pixels = count_jpeg(data)
+        scan_limit = jpeg_scan_limit(pixels)
+        _limit("JPEG", "scans", scans, scan_limit, MAX_JPEG_SCANS + 1, f" at {pixels / 1e6:.1f} MP")
+        _limit("JPEG", "marker segments", segments, MAX_JPEG_SEGMENTS, MAX_JPEG_SEGMENTS + 1)
     elif fmt == "PNG":
         allowed = PNG_CHUNK_ALLOWANCE + len(data) // PNG_BYTES_PER_CHUNK
-        _limit("PNG", "chunks", count_png_chunks(data, allowed + 1), allowed)
+        _limit("PNG", "chunks", count_png_chunks(data, allowed + 1), allowed, allowed + 1)
     elif fmt == "GIF":
-        _limit("GIF", "frames", count_gif_frames(data, MAX_FRAMES + 1), MAX_FRAMES)
+        frames = count_gif_frames(data, MAX_FRAMES + 1)
+        _limit("GIF", "frames", frames, MAX_FRAMES, MAX_FRAMES + 1)
     elif fmt == "WEBP":
-        _limit("WebP", "frames", count_webp_frames(data, MAX_FRAMES + 1), MAX_FRAMES)
+        frames = count_webp_frames(data, MAX_FRAMES + 1)
+        _limit("WebP", "frames", frames, MAX_FRAMES, MAX_FRAMES + 1)
     elif fmt == "TIFF":
         pages, strips = count_tiff(data, MAX_FRAMES + 1)
-        _limit("TIFF", "pages", pages, MAX_FRAMES)
-        _limit("TIFF", "strips or tiles in its first page", strips, MAX_TIFF_STRIPS)
+        _limit("TIFF", "pages", pages, MAX_FRAMES, MAX_FRAMES + 1)
+        _limit("TIFF", "strips or tiles in its first page", strips, MAX_TIFF_STRIPS, 1 << 32)
 
 
-def _limit(fmt: str, what: str, count: int, allowed: int) -> None:
+def _limit(fmt: str, what: str, count: int, allowed: int, stop: int, where: str = "") -> None:
+    """Refuse `count` over `allowed`; a walk that reached `stop` stopped counting there."""
     if count > allowed:
-        shown = f"more than {allowed:,}" if count == allowed + 1 else f"{count:,}"
+        shown = f"more than {stop - 1:,}" if count >= stop else f"{count:,}"
         raise ImageTooComplexError(
-            f"the {fmt} image has {shown} {what}; at most {allowed:,} are decoded"
+            f"the {fmt} image has {shown} {what}; at most {allowed:,} are decoded{where}"
         )
 
 
-def count_jpeg(data: bytes) -> tuple[int, int]:
-    """(scans, segments) of the first image in a JPEG, up to its EOI: an MPO's second image,
-    or anything after the end, is not decoded."""
-    scans = segments = 0
+def jpeg_scan_limit(pixels: int) -> int:
+    """How many scans a JPEG of this many pixels may have."""
+    return max(MIN_JPEG_SCANS, min(MAX_JPEG_SCANS, JPEG_SCAN_PIXELS // max(pixels, 1)))
+
+
+def count_jpeg(data: bytes) -> tuple[int, int, int]:
+    """(scans, segments, pixels its frame header declares) of the first image in a JPEG, up to
+    its EOI: an MPO's second image, or anything after the end, is not decoded."""
+    scans = segments = pixels = 0
     at = 2
     size = len(data)
     while at + 1 < size and scans <= MAX_JPEG_SCANS and segments <= MAX_JPEG_SEGMENTS:
@@ -101,6 +115,9 @@ def count_jpeg(data: bytes) -> tuple[int, int]:
             break
         length = int.from_bytes(data[at + 2 : at + 4], "big")
         segments += 1
+        if marker in _JPEG_FRAMES and not pixels and at + 9 <= size:
+            height, width = struct.unpack_from(">HH", data, at + 5)
+            pixels = height * width
         at += 2 + length
         if marker == 0xDA:  # SOS: its entropy-coded data runs to the next real marker
             scans += 1
@@ -108,7 +125,7 @@ def count_jpeg(data: bytes) -> tuple[int, int]:
             if found is None:
                 break
             at = found.start()
-    return scans, segments
+    return scans, segments, pixels
 
 
 def count_png_chunks(data: bytes, stop: int) -> int:

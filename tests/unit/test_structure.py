@@ -37,8 +37,21 @@ def test_a_scan_bomb_is_refused_before_decoding() -> None:
     bomb = jpeg_scan_bomb(side=64, scans=structure.MAX_JPEG_SCANS)
     error = refusal(bomb)
     assert "scans" in error.message and str(structure.MAX_JPEG_SCANS) in error.message
-    # one scan fewer than the limit is a valid, admitted image
+    # one scan fewer than the limit is a valid, admitted image (6 scans are its own)
     admit(jpeg_scan_bomb(side=64, scans=structure.MAX_JPEG_SCANS - 7), TIER)
+
+
+def test_fewer_scans_are_allowed_in_larger_images() -> None:
+    """Each scan is a pass over the whole image: the limit falls with the size, not below
+    what real progressive JPEGs use."""
+    assert structure.jpeg_scan_limit(64 * 48) == structure.MAX_JPEG_SCANS
+    assert structure.jpeg_scan_limit(32_000_000) == structure.MAX_JPEG_SCANS // 2
+    assert structure.jpeg_scan_limit(10**9) == structure.MIN_JPEG_SCANS
+    limit = structure.jpeg_scan_limit(36_000_000)
+    bomb = jpeg_scan_bomb(side=6000, scans=limit - 5)  # 6 scans of its own
+    scans, _, pixels = structure.count_jpeg(bomb)
+    assert (scans, pixels) == (limit + 1, 36_000_000)
+    assert f"at most {limit} " in refusal(bomb).message
 
 
 def test_markers_inside_app_segments_or_after_the_image_are_not_counted() -> None:
@@ -46,7 +59,7 @@ def test_markers_inside_app_segments_or_after_the_image_are_not_counted() -> Non
     data = encode_image(photo(64, 48), "JPEG")
     payload = b"\xff\xda\x00\x08" * 2000
     fake = data[:2] + b"\xff\xe5" + (len(payload) + 2).to_bytes(2, "big") + payload + data[2:]
-    assert structure.count_jpeg(fake)[0] == 1
+    assert structure.count_jpeg(fake)[:2] == (1, structure.count_jpeg(data)[1] + 1)
     assert structure.count_jpeg(data + jpeg_scan_bomb(side=16, scans=500))[0] == 1
 
 
