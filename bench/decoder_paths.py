@@ -51,14 +51,16 @@ def jpeg(
     *, progressive: bool = False, subsampling: int = 2, cmyk: bool = False, ycck: bool = False
 ) -> Callable[[Image.Image], bytes]:
     def make(image: Image.Image) -> bytes:
-        if cmyk or ycck:
-            image = image.convert("CMYK")
+        sampling = subsampling
+        if cmyk or ycck:  # four full-size components, as Photoshop writes them (Pillow would
+            image = image.convert("CMYK")  # subsample three of them by default)
+            sampling = 0
         data = _save(
             image,
             "JPEG",
             quality=90,
             progressive=progressive,
-            subsampling=subsampling,
+            subsampling=sampling,
             exif=_exif(),
         )
         return with_adobe_transform(data, 2) if ycck else data

@@ -96,8 +96,12 @@ def decode(
             opened = Image.open(source, formats=ALLOWED_FORMATS)
             if deadline is not None:
                 opened.decodermaxblock = DEADLINE_READ_BYTES
-            if draft_side is not None and header.is_jpeg:
-                opened.draft("RGB", (draft_side, draft_side))
+            if header.is_jpeg:
+                # Pillow copied every APP segment while opening; the decoder reads none of them,
+                # and a padded file's (up to the byte cap) would sit beside the coefficients.
+                drop_metadata(opened)
+                if draft_side is not None:
+                    opened.draft("RGB", (draft_side, draft_side))
             opened.load()
             # One name for the decoded image from here on, so each step below frees the last.
             image: Image.Image = opened

@@ -42,11 +42,12 @@ WEBP_BYTES_PER_PIXEL = 37.5  # worst path: RGBA input with a noisy alpha, WebP o
 # `bench/memory_model.py paths` (docs/memory.md, "Decoder paths"): the whole process's net
 # peak per pixel with PNG output, each file carrying EXIF orientation 6 where its format can.
 DECODE_BYTES_PER_PIXEL = {
-    "webp-lossy": 16.5,
-    "webp-lossless": 16.5,
-    "webp-animated": 16.5,
-    "jpeg-progressive-cmyk": 13.0,
-    "jpeg-progressive-ycck": 13.0,
+    "webp-lossy": 16.1,  # libwebp's two frame canvases, its frame copy and the image: 16 a pixel
+    "webp-lossless": 17.9,
+    "webp-animated": 16.1,
+    "jpeg-progressive-cmyk": 12.1,  # coefficients of four full-size components (8) + the image
+    "jpeg-progressive-ycck": 12.1,
+    "jpeg-progressive-444": 10.1,  # coefficients of three full-size components (6) + the image
 }
 # The measured paths that decode within BYTES_PER_PIXEL. A path in neither set (a TIFF
 # compression nobody measured, say) is charged the worst of its format.

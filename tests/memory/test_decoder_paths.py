@@ -5,7 +5,7 @@ refused with a 4xx before it is decoded.
 
 A new decoder path (a format, or a variant with another working set) is a new entry in
 bench/decoder_paths.py: admit must name it, and this test then runs it at its cap. `make test`
-runs the issue's two failures at their caps plus a few derandomized examples; `make fuzz` runs
+runs the issue's two failures at their caps plus one derandomized example; `make fuzz` runs
 CUTOUT_FUZZ_PATH_EXAMPLES fresh ones.
 """
 
@@ -42,7 +42,7 @@ PROFILE = settings(
     derandomize=not _EXAMPLES,
     database=None,
     deadline=None,
-    max_examples=_EXAMPLES or 2,
+    max_examples=_EXAMPLES or 1,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
@@ -54,6 +54,7 @@ def cap_for(name: str, output: str) -> int:
     return TIER.pixel_cap(fmt, admit(tiny, TIER).path)
 
 
+@pytest.mark.timeout(600 + 240 * (_EXAMPLES or 3))  # each example is a fresh process
 @PROFILE
 @given(
     name=st.sampled_from([path.name for path in PATHS]),
