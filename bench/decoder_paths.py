@@ -145,8 +145,8 @@ def webp(*, lossless: bool = False, animated: bool = False) -> Callable[[Image.I
         params.update({"lossless": True, "quality": 0, "method": 0} if lossless else {})
         params.update({"quality": 80, "method": 0} if not lossless else {})
         if animated:
-            shifted = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-            params.update(save_all=True, append_images=[shifted], duration=100)
+            negative = image.point(lambda value: 255 - value)  # never equal: two frames stay
+            params.update(save_all=True, append_images=[negative], duration=100)
         return _save(image, "WEBP", **params)
 
     return make

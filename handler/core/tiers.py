@@ -16,11 +16,12 @@ at most HELD_DECODE_MB of decoded image alive (the pipeline frees and later re-d
 anything bigger); its working set is returned when it finishes. Then the full-size work
 (decode, compose, encode) runs at `bytes_per_pixel`: the larger of the output's figure (PNG,
 JPEG and mask outputs share one, WebP, whose encoder alone needs several times more, has its
-own) and the input's decoder path's (DECODE_BYTES_PER_PIXEL: a WebP, a progressive or CMYK
-JPEG needs more to decode than the common figure allows). Each path whose decode costs more
-than the common figure gets its own, lower, pixel cap. The encoded input is held throughout,
-and a hostile file can make Pillow read part of it twice more for a moment while decoding
-(unknown PNG chunks are read in blocks and joined); that is the third term.
+own) and the input's decoder path's (DECODE_BYTES_PER_PIXEL: a WebP, or a progressive JPEG
+with full-size chroma or four components, needs more to decode than the common figure). Each
+path whose decode costs more than the common figure gets its own, lower, pixel cap. The
+encoded input is held throughout, and a hostile file can make Pillow read part of it twice
+more for a moment while decoding (unknown PNG chunks are read in blocks and joined); that is
+the third term.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ DECODE_BYTES_PER_PIXEL = {
 # compression nobody measured, say) is charged the worst of its format.
 COMMON_PATHS = frozenset(
     {
-        "jpeg", "jpeg-444", "jpeg-progressive", "jpeg-progressive-444", "jpeg-cmyk", "jpeg-ycck",
+        "jpeg", "jpeg-444", "jpeg-progressive", "jpeg-cmyk", "jpeg-ycck",
         "png", "png-16bit", "png-interlaced", "png-16bit-interlaced",
         "tiff-raw", "tiff-lzw", "tiff-deflate", "tiff-packbits", "tiff-jpeg",
         "gif", "bmp",
@@ -138,7 +139,7 @@ class MemoryTier:
 
     def pixel_cap(self, output: OutputFormat = OutputFormat.PNG, path: str = "") -> int:
         """The pixel cap for an output format (WebP's encoder needs more memory) and an input's
-        decoder path (a WebP or a progressive CMYK JPEG needs more to decode)."""
+        decoder path (a WebP or a progressive CMYK JPEG needs more to decode), the lower."""
         cap = self.max_pixels
         if output is OutputFormat.WEBP and self.max_webp_pixels is not None:
             cap = min(self.max_webp_pixels, cap)

@@ -104,9 +104,7 @@ class CutoutService:
             )
         refuse_unfinishable(header, options, time_budget_s)
         # Reserved before decoding: what this image adds to the process at its peak.
-        estimate = self.tier.estimated_bytes(
-            header.pixels, len(data), options.format, header.path
-        )
+        estimate = self.tier.estimated_bytes(header.pixels, len(data), options.format, header.path)
         # Past the budget the work stops (between stages, or between chunks of a decode), so an
         # abandoned request does not keep a core and its reservation.
         deadline = None if time_budget_s is None else time.monotonic() + time_budget_s
