@@ -148,6 +148,17 @@ class MemoryTier:
         }
 
 
+def smallest_memory_mb(profile: str) -> int:
+    """The smallest Lambda memory size (MB, whole) whose caps admit any image under a profile."""
+    model = FOOTPRINTS[profile]
+    # The input share is the binding term (see MemoryTier.for_memory): it must be positive.
+    need_mb = (model.inference_peak_mb + HELD_DECODE_MB) / USABLE_SHARE
+    memory_mb = int(need_mb) + 1
+    while MemoryTier.for_memory(memory_mb, profile).max_pixels <= 0:  # float rounding only
+        memory_mb += 1
+    return memory_mb
+
+
 def estimated_peak_mb(
     pixels: int,
     input_bytes: int = 0,
