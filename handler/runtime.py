@@ -24,8 +24,8 @@ def build_cache(settings: Settings) -> ResultCache:
         from handler.aws.s3_cache import S3Cache
 
         return S3Cache.from_settings(settings)
-    if settings.cache_dir is not None:
-        return LocalDiskCache(settings.cache_dir)
+    if settings.cache_dir is not None and settings.cache_max_mb > 0:
+        return LocalDiskCache(settings.cache_dir, max_bytes=settings.cache_max_mb * 1024 * 1024)
     return NoCache()
 
 
