@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 
 # A child of the Powertools "cutout" logger: same JSON format, no Powertools import here.
 logger = logging.getLogger(f"cutout.{__name__}")
+# python-multipart logs each parse failure itself, as a bare line through Python's last-resort
+# handler; the request's own log line (malformed_body) already says it.
+logging.getLogger("python_multipart").setLevel(logging.ERROR)
 
 # On every response, errors included: browsers must not sniff an error body into HTML.
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}

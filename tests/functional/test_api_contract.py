@@ -137,3 +137,14 @@ def test_healthz_has_a_response_model(spec: dict[str, Any], client: TestClient) 
     body = client.get("/healthz").json()
     assert set(body) == set(health["properties"])
     assert set(body["limits"]) == set(spec["components"]["schemas"]["Limits"]["properties"])
+
+
+def test_a_malformed_multipart_body_leaks_no_bare_line(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """python-multipart's own warning would reach the terminal as a bare, non-JSON line."""
+    body = b"--xyz\r\ngarbage\r\n\r\n--xyz--\r\n"
+    headers = {"content-type": "multipart/form-data; boundary=xyz"}
+    error = error_of(client.post("/v1/remove", content=body, headers=headers), 400)
+    assert error["code"] == "malformed_body"
+    assert not [r for r in caplog.records if r.name.startswith("python_multipart")]
