@@ -43,6 +43,13 @@ def session_tuning(settings: Settings) -> SessionTuning:
     return replace(PROFILES[tier_for(settings).profile], intra_op_threads=threads)
 
 
+def cpu_share(settings: Settings) -> float:
+    """The share of one core this process gets: in Lambda below 1,769 MB, less than one."""
+    if settings.in_lambda and settings.memory_from_env:
+        return min(1.0, settings.memory_mb / LAMBDA_MB_PER_VCPU)
+    return 1.0
+
+
 def stage_hook(settings: Settings) -> StageHook:
     """An X-Ray subsegment per pipeline stage when tracing is on, else nothing."""
     if not settings.tracing:
@@ -60,6 +67,7 @@ def build_service(settings: Settings, model: U2NetModel) -> CutoutService:
         cache=build_cache(settings),
         stage_hook=stage_hook(settings),
         threads=session_tuning(settings).intra_op_threads,
+        cpu_share=cpu_share(settings),
     )
 
 
