@@ -276,7 +276,9 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
         docs_url=None if offline_docs else DOCS_URL,
         redoc_url=None if offline_docs else REDOC_URL,
     )
-    app.openapi = typed_openapi(app, [service.model.path.stem])  # type: ignore[method-assign]
+    # The model's name: its id is `<name>-<sha256[:12]>` (handler/core/predict.py).
+    model_name = service.model.model_id.rpartition("-")[0] or service.model.model_id
+    app.openapi = typed_openapi(app, [model_name])  # type: ignore[method-assign]
     if offline_docs:
         mount_offline_docs(app)
 
