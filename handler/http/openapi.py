@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from handler.core.options import MAX_CROP_MARGIN
 
@@ -90,6 +90,10 @@ class Limits(BaseModel):
 
 
 class Health(BaseModel):
+    # Extra keys are passed through, not dropped: a field added to /healthz shows up even before
+    # it is described here (the test in tests/functional/test_api_contract.py asks for both).
+    model_config = ConfigDict(extra="allow")
+
     status: str = Field(description="`ok`")
     version: str
     model: str = Field(description="the model id in cache keys")
