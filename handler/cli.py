@@ -450,10 +450,15 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument(
         "--handler",
         help=f"module.function (default: from the event: S3 or SQS records go to "
-        f"{S3_HANDLERS[0]}, or {S3_HANDLERS[1]}; anything else to {API_HANDLER})",
+        f"{S3_HANDLERS[0]}, or {S3_HANDLERS[1]} where that module does not exist; anything "
+        f"else to {API_HANDLER})",
     )
     invoke.add_argument(
-        "--repeat", type=_positive, default=1, metavar="N", help="invocations per event"
+        "--repeat",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="invocations per event (default: 1)",
     )
     invoke.add_argument(
         "--out",
