@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from handler import __version__
+from handler import INIT_STARTED, __version__
 from handler.core.options import RemoveOptions
 from handler.core.tiers import MemoryTier
 from handler.errors import ConfigurationError, CutoutError
@@ -228,7 +228,8 @@ def ready_line(host: str, port: int) -> str:
     elif cache == "local" and settings.cache_dir is not None:
         cache = f"{settings.cache_dir} (up to {settings.cache_max_mb} MB)"
     return (
-        f"cutout {__version__} ready on http://{shown}:{port} (docs at /docs): "
+        f"cutout {__version__} ready in {time.perf_counter() - INIT_STARTED:.1f} s on "
+        f"http://{shown}:{port} (docs at /docs): "
         f"model {service.model.model_id}, {service.tier.memory_mb} MB tier "
         f"({service.tier.profile} profile, {service.tier.max_pixels / 1e6:.0f} MP cap), "
         f"cache {cache}"
@@ -240,12 +241,13 @@ def run_serve(args: argparse.Namespace) -> int:
         import uvicorn
     except ImportError:
         raise CliError("`cutout serve` needs uvicorn: pip install 'cutout[serve]'") from None
-    from handler.app import app
     from handler.aws.observability import logger, use_readable_logs
 
     readable = args.log_format == "text" or (args.log_format == "auto" and sys.stdout.isatty())
-    if readable:
+    if readable:  # before the app's import, whose init line is then readable too
         use_readable_logs()
+    from handler.app import app
+
     listener = listen(args.host, args.port)
     line = ready_line(args.host, args.port)
     if readable:
@@ -335,11 +337,12 @@ def run_invoke(args: argparse.Namespace) -> int:
         os.environ.setdefault(name, value)
     settings = Settings.from_env()
     os.environ.setdefault("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", str(settings.memory_mb))
-    handlers = {path: load_handler(args.handler or handler_for(event)) for path, event in events}
     errors = 0
     to_stdout = args.out in (None, "-")
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(stdout_to_stderr(to_stdout))
+        # Loaded inside: importing a handler module is Lambda's init, which logs too.
+        handlers = {path: load_handler(args.handler or handler_for(e)) for path, e in events}
         if not to_stdout:
             out = stack.enter_context(Path(args.out).open("w"))
         for path, event in events:

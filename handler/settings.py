@@ -36,6 +36,11 @@ TRACE_DISABLED_ENV = "POWERTOOLS_TRACE_DISABLED"
 SERVICE_NAME_ENV = "POWERTOOLS_SERVICE_NAME"
 METRICS_NAMESPACE_ENV = "POWERTOOLS_METRICS_NAMESPACE"
 DEFAULT_SERVICE_NAME = "cutout"
+# How Lambda started this environment: on-demand, provisioned-concurrency or snap-start.
+INIT_TYPE_ENV = "AWS_LAMBDA_INITIALIZATION_TYPE"
+WARM_UP_ENV = "CUTOUT_WARM_UP"
+# Init types whose init phase no request waits for: the warm-up run is free there.
+WARM_UP_INIT_TYPES = frozenset({"snap-start", "provisioned-concurrency"})
 
 # Where the container image puts the model (see Dockerfile); the repo checkout's copy comes first.
 IMAGE_MODEL_PATH = Path("/opt/ml/model/u2netp.onnx")
@@ -107,6 +112,21 @@ def _session_profile(env: Mapping[str, str]) -> str | None:
     return raw
 
 
+def _warm_up(env: Mapping[str, str]) -> bool:
+    """A warm-up inference at init: where no request waits for init (SnapStart, provisioned
+    concurrency), unless CUTOUT_WARM_UP says otherwise. On demand the first request waits for
+    init anyway, and a warm-up costs a whole inference to save the first run's extra ~20 %:
+    the cold start grows (docs/bench/cold-start.md)."""
+    raw = env.get(WARM_UP_ENV, "").strip().lower()
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    if raw:
+        raise ConfigurationError(f"{WARM_UP_ENV} must be true or false, got {raw!r}")
+    return env.get(INIT_TYPE_ENV, "").strip() in WARM_UP_INIT_TYPES
+
+
 def _default_model_path() -> Path:
     return CHECKOUT_MODEL_PATH if CHECKOUT_MODEL_PATH.is_file() else IMAGE_MODEL_PATH
 
@@ -172,6 +192,7 @@ class Settings:
     presign_ttl_seconds: int = DEFAULT_PRESIGN_TTL_SECONDS
     time_budget_seconds: float = DEFAULT_TIME_BUDGET_SECONDS
     session_profile: str | None = None  # None: the tier's own (handler/core/tiers.py)
+    warm_up: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -210,4 +231,5 @@ class Settings:
             presign_ttl_seconds=_positive_int(env, PRESIGN_TTL_ENV, DEFAULT_PRESIGN_TTL_SECONDS),
             time_budget_seconds=_positive_float(env, TIME_BUDGET_ENV, DEFAULT_TIME_BUDGET_SECONDS),
             session_profile=session_profile,
+            warm_up=_warm_up(env),
         )

@@ -316,7 +316,8 @@ def test_serve_says_it_is_ready_then_one_line_per_request() -> None:
     try:
         assert server.stdout is not None
         ready = server.stdout.readline()
-        assert ready.startswith(f"cutout 0.1.0 ready on http://127.0.0.1:{port} ")
+        assert ready.startswith("cutout 0.1.0 ready in ")
+        assert f" s on http://127.0.0.1:{port} (docs at /docs)" in ready
         for part in ("model u2netp-", "2048 MB tier", "fast profile", "cache off"):
             assert part in ready, part
         request = urllib.request.Request(
