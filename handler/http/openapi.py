@@ -58,6 +58,7 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         "invalid_request": "the JSON body does not match the schema",
         "corrupt_image": "the image is truncated or cannot be decoded",
         "too_large_for_format": "wider than WebP's 16383 px or JPEG's 65500 px",
+        "image_too_complex": "more scans, chunks, frames, pages or strips than any image needs",
     },
     500: {"internal_error": "a fault of ours (logged)"},
     503: {

@@ -128,7 +128,10 @@ class CutoutService:
         speed = Speed(self.tier.profile, self.threads, self.cpu_share)
         refuse_unfinishable(header, options, time_budget_s, speed)
         # Reserved before decoding: what this image adds to the process at its peak.
-        estimate = self.tier.estimated_bytes(header.pixels, len(data), options.format)
+        estimate = self.tier.estimated_bytes(header.pixels, len(data), options.format, header.path)
+        # Past the budget the work stops (between stages, or between chunks of a decode), so an
+        # abandoned request does not keep a core and its reservation.
+        deadline = None if time_budget_s is None else time.monotonic() + time_budget_s
         with self.budget.reserve(estimate):
             rendered = render(
                 data,
@@ -137,6 +140,7 @@ class CutoutService:
                 model=self.model,
                 stage_hook=self.stage_hook,
                 threads=self.threads,
+                deadline=deadline,
             )
         metadata = {
             "model": self.model.model_id,
