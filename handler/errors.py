@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 
+class ConfigurationError(ValueError):
+    """A setting in the environment is invalid: every entry point refuses to start (exit 2)."""
+
+
 class CutoutError(Exception):
     """Base class: `code` and `status` are what clients see; the message must be safe to show."""
 

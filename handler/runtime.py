@@ -32,8 +32,8 @@ def build_cache(settings: Settings) -> ResultCache:
         from handler.aws.s3_cache import S3Cache
 
         return S3Cache.from_settings(settings)
-    if settings.cache_dir is not None:
-        return LocalDiskCache(settings.cache_dir)
+    if settings.cache_dir is not None and settings.cache_max_mb > 0:
+        return LocalDiskCache(settings.cache_dir, max_bytes=settings.cache_max_mb * 1024 * 1024)
     return NoCache()
 
 
@@ -50,6 +50,13 @@ def session_tuning(settings: Settings) -> SessionTuning:
     if settings.in_lambda and settings.memory_from_env:
         threads = min(threads, max(1, settings.memory_mb // LAMBDA_MB_PER_VCPU))
     return replace(PROFILES[tier_for(settings).profile], intra_op_threads=threads)
+
+
+def cpu_share(settings: Settings) -> float:
+    """The share of one core this process gets: in Lambda below 1,769 MB, less than one."""
+    if settings.in_lambda and settings.memory_from_env:
+        return min(1.0, settings.memory_mb / LAMBDA_MB_PER_VCPU)
+    return 1.0
 
 
 def stage_hook(settings: Settings) -> StageHook:
@@ -75,6 +82,7 @@ def build_service(settings: Settings, models: dict[str, U2NetModel]) -> CutoutSe
         cache=build_cache(settings),
         stage_hook=stage_hook(settings),
         threads=session_tuning(settings).intra_op_threads,
+        cpu_share=cpu_share(settings),
     )
 
 

@@ -7,11 +7,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from handler.core.tiers import MemoryTier, smallest_memory_mb, smallest_tier_holding
+from handler.errors import ConfigurationError
+
 # Environment variable names (the external contract in DESIGN.md).
 MEMORY_SIZE_ENV = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
 FUNCTION_NAME_ENV = "AWS_LAMBDA_FUNCTION_NAME"
 CACHE_BUCKET_ENV = "CUTOUT_CACHE_BUCKET"
 CACHE_DIR_ENV = "CUTOUT_CACHE_DIR"
+CACHE_MAX_MB_ENV = "CUTOUT_CACHE_MAX_MB"
 INPUT_PREFIX_ENV = "CUTOUT_INPUT_PREFIX"
 OUTPUT_PREFIX_ENV = "CUTOUT_OUTPUT_PREFIX"
 MODEL_PATH_ENV = "CUTOUT_MODEL_PATH"
@@ -30,6 +34,10 @@ XDG_CACHE_HOME_ENV = "XDG_CACHE_HOME"
 TASK_ROOT_ENV = "LAMBDA_TASK_ROOT"
 SAM_LOCAL_ENV = "AWS_SAM_LOCAL"
 TRACE_DISABLED_ENV = "POWERTOOLS_TRACE_DISABLED"
+# Powertools' own names for the service (log key, metric dimension) and the metric namespace.
+SERVICE_NAME_ENV = "POWERTOOLS_SERVICE_NAME"
+METRICS_NAMESPACE_ENV = "POWERTOOLS_METRICS_NAMESPACE"
+DEFAULT_SERVICE_NAME = "cutout"
 # How Lambda started this environment: on-demand, provisioned-concurrency or snap-start.
 INIT_TYPE_ENV = "AWS_LAMBDA_INITIALIZATION_TYPE"
 WARM_UP_ENV = "CUTOUT_WARM_UP"
@@ -55,6 +63,8 @@ DEFAULT_PRESIGN_TTL_SECONDS = 900
 # Seconds one image may take before the API answers 503: inside API Gateway's 29 s limit, with
 # room to answer (in Lambda the function's own remaining time can make it shorter).
 DEFAULT_TIME_BUDGET_SECONDS = 25.0
+# The local result cache's size cap: past it, the least recently used results are deleted.
+DEFAULT_CACHE_MAX_MB = 512
 
 
 def _cpu_count() -> int:
@@ -71,9 +81,9 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
+        value = float("nan")
     if not 0 < value < float("inf"):
-        raise ValueError(f"{name} must be positive, got {raw!r}")
+        raise ConfigurationError(f"{name} must be a positive number of seconds, got {raw!r}")
     return value
 
 
@@ -89,12 +99,24 @@ def tracing_enabled(env: Mapping[str, str] | None = None) -> bool:
     return bool(env.get(TASK_ROOT_ENV)) and not env.get(SAM_LOCAL_ENV)
 
 
+def powertools_names(env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The service name and the metric namespace: Powertools' own variables, `cutout` unless
+    set. Read apart from Settings because the Powertools objects are made at import."""
+    env = os.environ if env is None else env
+    service = env.get(SERVICE_NAME_ENV, "").strip() or DEFAULT_SERVICE_NAME
+    namespace = env.get(METRICS_NAMESPACE_ENV, "").strip() or DEFAULT_SERVICE_NAME
+    return service, namespace
+
+
 def _session_profile(env: Mapping[str, str]) -> str | None:
     raw = env.get(SESSION_PROFILE_ENV, "").strip().lower()
     if not raw:
         return None
     if raw not in SESSION_PROFILES:
-        raise ValueError(f"{SESSION_PROFILE_ENV} must be one of {', '.join(SESSION_PROFILES)}")
+        raise ConfigurationError(
+            f"{SESSION_PROFILE_ENV} must be one of {', '.join(SESSION_PROFILES)}, "
+            f"got {env[SESSION_PROFILE_ENV]!r}"
+        )
     return raw
 
 
@@ -115,7 +137,7 @@ def _warm_up(env: Mapping[str, str]) -> bool:
     if raw in {"0", "false", "no", "off"}:
         return False
     if raw:
-        raise ValueError(f"{WARM_UP_ENV} must be true or false, got {raw!r}")
+        raise ConfigurationError(f"{WARM_UP_ENV} must be true or false, got {raw!r}")
     return env.get(INIT_TYPE_ENV, "").strip() in WARM_UP_INIT_TYPES
 
 
@@ -130,7 +152,7 @@ def _models(env: Mapping[str, str]) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(name.strip().lower() for name in raw.split(",") if name.strip()))
     unknown = [name for name in names if name not in KNOWN_MODELS]
     if unknown or not names:
-        raise ValueError(
+        raise ConfigurationError(
             f"{MODELS_ENV} must list some of {', '.join(KNOWN_MODELS)} (comma separated, "
             f"the first is the default); got {raw[:60]!r}"
         )
@@ -142,7 +164,7 @@ def _trigger_model(env: Mapping[str, str], models: tuple[str, ...]) -> str:
     if not raw:
         return models[0]
     if raw not in models:
-        raise ValueError(
+        raise ConfigurationError(
             f"{TRIGGER_MODEL_ENV} must be one of the loaded models ({MODELS_ENV}: "
             f"{', '.join(models)}); got {raw[:40]!r}"
         )
@@ -161,10 +183,36 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+        value = 0
     if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value}")
+        raise ConfigurationError(f"{name} must be a positive integer, got {raw!r}")
     return value
+
+
+def _cache_max_mb(env: Mapping[str, str]) -> int:
+    """The local cache's size cap in MB; 0 keeps nothing (the same as no cache)."""
+    raw = env.get(CACHE_MAX_MB_ENV, "").strip()
+    if not raw:
+        return DEFAULT_CACHE_MAX_MB
+    if not raw.isdigit():
+        raise ConfigurationError(f"{CACHE_MAX_MB_ENV} must be a whole number of MB, got {raw!r}")
+    return int(raw)
+
+
+def _memory_mb(env: Mapping[str, str], profile: str | None, models: tuple[str, ...]) -> int:
+    """The memory tier; one too small to run the models under its session profile is refused
+    (one that runs them but admits only small photos is refused by the runtime, tier_holding)."""
+    memory_mb = _positive_int(env, MEMORY_SIZE_ENV, DEFAULT_MEMORY_MB)
+    tier = MemoryTier.for_memory(memory_mb, profile, models)
+    if tier.max_pixels <= 0:
+        smallest = smallest_tier_holding(models, profile)
+        holds = f"; the smallest Lambda tier that holds them is {smallest} MB" if smallest else ""
+        raise ConfigurationError(
+            f"{memory_mb} MB cannot hold {'+'.join(models)}: {MEMORY_SIZE_ENV}={memory_mb} is too "
+            f"small to run it with the {tier.profile} session profile (at least "
+            f"{smallest_memory_mb(tier.profile, models)} MB{holds})"
+        )
+    return memory_mb
 
 
 @dataclass(frozen=True)
@@ -182,6 +230,7 @@ class Settings:
     threads: int = field(default_factory=_cpu_count)
     cache_bucket: str = ""
     cache_dir: Path | None = None
+    cache_max_mb: int = DEFAULT_CACHE_MAX_MB
     media_bucket: str = ""
     input_prefix: str = "uploads/"
     output_prefix: str = "cutouts/"
@@ -194,8 +243,12 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read every setting from the environment (os.environ unless given)."""
+        """Read every setting from the environment (os.environ unless given).
+
+        Raises ConfigurationError, with a one-line message naming the variable, for a bad value.
+        """
         env = os.environ if env is None else env
+        session_profile = _session_profile(env)
         in_lambda = bool(env.get(FUNCTION_NAME_ENV))
         memory_raw = env.get(MEMORY_SIZE_ENV, "").strip()
         if CACHE_DIR_ENV in env:
@@ -205,7 +258,7 @@ class Settings:
         model_raw = env.get(MODEL_PATH_ENV, "").strip()
         models = _models(env)
         return cls(
-            memory_mb=_positive_int(env, MEMORY_SIZE_ENV, DEFAULT_MEMORY_MB),
+            memory_mb=_memory_mb(env, session_profile, models),
             memory_from_env=bool(memory_raw),
             in_lambda=in_lambda,
             tracing=tracing_enabled(env),
@@ -215,6 +268,7 @@ class Settings:
             threads=_positive_int(env, THREADS_ENV, _cpu_count()),
             cache_bucket=env.get(CACHE_BUCKET_ENV, "").strip(),
             cache_dir=cache_dir,
+            cache_max_mb=_cache_max_mb(env),
             media_bucket=env.get(MEDIA_BUCKET_ENV, "").strip(),
             input_prefix=env.get(INPUT_PREFIX_ENV, "").strip() or "uploads/",
             output_prefix=env.get(OUTPUT_PREFIX_ENV, "").strip() or "cutouts/",
@@ -226,7 +280,7 @@ class Settings:
             ),
             presign_ttl_seconds=_positive_int(env, PRESIGN_TTL_ENV, DEFAULT_PRESIGN_TTL_SECONDS),
             time_budget_seconds=_positive_float(env, TIME_BUDGET_ENV, DEFAULT_TIME_BUDGET_SECONDS),
-            session_profile=_session_profile(env),
+            session_profile=session_profile,
             warm_up=_warm_up(env),
         )
 

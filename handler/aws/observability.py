@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import resource
 import threading
 import time
@@ -17,23 +18,30 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from handler.errors import CutoutError
 from handler.serving.service import Outcome
-from handler.settings import tracing_enabled
+from handler.settings import powertools_names, tracing_enabled
 
 if TYPE_CHECKING:
     from handler.aws.s3_trigger import TriggerResult
     from handler.serving.coldstart import InitClock
 
-SERVICE_NAME = "cutout"
-NAMESPACE = "cutout"
+# The Python logger every cutout module logs under (`cutout.<module>` children propagate to it);
+# the service name in log lines and metric dimensions, and the namespace, follow Powertools'
+# POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE (both `cutout` unless set).
+LOGGER_NAME = "cutout"
+SERVICE_NAME, NAMESPACE = powertools_names()
 ANONYMOUS = "anonymous"
 _PAGE_SIZE = resource.getpagesize()
 # The local server records from worker threads; Powertools' metric set is a plain dict.
 _LOCK = threading.Lock()
+# EMF blobs on stdout (Lambda, `cutout serve --log-format json`); off for readable logs.
+_EMF = {"enabled": True}
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 P = ParamSpec("P")
 T = TypeVar("T")
 
-logger = Logger(service=SERVICE_NAME)
+logger = Logger(service=LOGGER_NAME)
+if SERVICE_NAME != LOGGER_NAME:
+    logger.append_keys(service=SERVICE_NAME)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE_NAME)
 # X-Ray in Lambda only (and not with POWERTOOLS_TRACE_DISABLED): elsewhere no Tracer is made, so
 # the X-Ray SDK and its botocore patches (~0.13 s of imports) never load. When on, Powertools
@@ -167,6 +175,8 @@ def _add_memory_metrics() -> None:
 def _bill(tenant: str, model: str, megapixels: float) -> None:
     """BilledMegapixels carries per-request `tenant` and `model` dimensions (a SaaS can price
     models differently), so it is its own EMF blob."""
+    if not _EMF["enabled"]:
+        return
     with single_metric(
         name="BilledMegapixels",
         unit=MetricUnit.Count,
@@ -215,7 +225,9 @@ def in_current_trace(func: Callable[P, T]) -> Callable[P, T]:
 def flush_local_metrics() -> None:
     """Outside Lambda (the local server), publish this request's metrics now."""
     with _LOCK:
-        if metrics.metric_set:
+        if not _EMF["enabled"]:
+            metrics.clear_metrics()
+        elif metrics.metric_set:
             metrics.flush_metrics()
 
 
@@ -233,3 +245,39 @@ def record_trigger_result(result: TriggerResult) -> None:
         with _LOCK:
             metrics.add_metric(name="ObjectsSkipped", unit=MetricUnit.Count, value=1)
         logger.info("object skipped", extra={"entry": "s3", "outcome": result.status})
+
+
+class ReadableFormatter(logging.Formatter):
+    """One short line per record for a person at a terminal (`cutout serve`), not JSON."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        when = self.formatTime(record, "%H:%M:%S")
+        fields = record.__dict__
+        message = record.getMessage()
+        if message == "request served":
+            timings = fields.get("timings_ms") or {}
+            stages = ", ".join(f"{stage} {ms:.0f}" for stage, ms in timings.items())
+            return (
+                f"{when} 200 {fields.get('entry')} {fields.get('width')}x{fields.get('height')} "
+                f"{fields.get('format')}, {fields.get('input_bytes')} B in, "
+                f"{fields.get('output_bytes')} B out, cache {fields.get('cache')}, "
+                f"{fields.get('total_ms', 0):.0f} ms ({stages} ms)"
+            )
+        if message in ("request refused", "request failed"):
+            return (
+                f"{when} {fields.get('status')} {fields.get('entry')} {fields.get('outcome')}, "
+                f"{fields.get('input_bytes')} B in, {fields.get('total_ms', 0):.0f} ms"
+            )
+        line = f"{when} {record.levelname} {message}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def use_readable_logs() -> None:
+    """Readable lines instead of JSON logs and EMF blobs (`cutout serve` on a terminal); the
+    init line is left out (the server's ready line says how long start-up took)."""
+    handler = logger.registered_handler
+    handler.setFormatter(ReadableFormatter())
+    handler.addFilter(lambda record: record.getMessage() != "init done")
+    _EMF["enabled"] = False

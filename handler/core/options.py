@@ -121,6 +121,10 @@ class RemoveOptions:
         color = parse_color(bg_color)
         want_crop = parse_bool("crop", crop)
         margin = parse_margin(crop_margin)
+        if margin and not want_crop:  # a margin without a crop would silently do nothing
+            raise InvalidOptionError(
+                f"crop_margin={margin} needs crop=true (--crop on the command line)"
+            )
         if want_mask:
             color = None  # a mask has no background to colour
         elif fmt is OutputFormat.JPEG:
@@ -132,7 +136,7 @@ class RemoveOptions:
             mask=want_mask,
             bg_color=color,
             crop=want_crop,
-            crop_margin=margin if want_crop else 0,
+            crop_margin=margin,
         )
 
     def canonical(self) -> str:

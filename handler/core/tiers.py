@@ -272,6 +272,18 @@ def tier_holding(
     )
 
 
+def smallest_memory_mb(profile: str, models: tuple[str, ...] = DEFAULT_MODELS) -> int:
+    """The smallest Lambda memory size (MB, whole) whose caps admit any image with these
+    models under a profile."""
+    model = footprint_for(models, profile)
+    # The input share is the binding term (see MemoryTier.for_memory): it must be positive.
+    need_mb = (model.inference_peak_mb + HELD_DECODE_MB) / USABLE_SHARE
+    memory_mb = int(need_mb) + 1
+    while MemoryTier.for_memory(memory_mb, profile, models).max_pixels <= 0:  # float rounding only
+        memory_mb += 1
+    return memory_mb
+
+
 def decode_bytes_per_pixel(path: str) -> float:
     """What decoding costs a pixel on this decoder path ("" for the common figure).
 

@@ -24,6 +24,7 @@ from handler.aws.observability import (
 from handler.core.options import RemoveOptions
 from handler.errors import (
     CutoutError,
+    InvalidOptionError,
     MalformedBodyError,
     MissingFileError,
     OverloadedError,
@@ -33,6 +34,16 @@ from handler.errors import (
     UploadsDisabledError,
 )
 from handler.http.auth import ApiKeys
+from handler.http.openapi import (
+    DOCS_URL,
+    REDOC_URL,
+    Health,
+    UploadCreated,
+    error_responses,
+    mount_offline_docs,
+    offline_docs_available,
+    typed_openapi,
+)
 from handler.serving.deadline import run_within, time_budget_s
 from handler.serving.service import CutoutService, Outcome
 from handler.settings import Settings
@@ -42,6 +53,9 @@ if TYPE_CHECKING:
 
 # A child of the Powertools "cutout" logger: same JSON format, no Powertools import here.
 logger = logging.getLogger(f"cutout.{__name__}")
+# python-multipart logs each parse failure itself, as a bare line through Python's last-resort
+# handler; the request's own log line (malformed_body) already says it.
+logging.getLogger("python_multipart").setLevel(logging.ERROR)
 
 # On every response, errors included: browsers must not sniff an error body into HTML.
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
@@ -66,11 +80,73 @@ _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "The cutout (PNG by default), with X-Cache, ETag and Server-Timing.",
         "content": {"image/png": {}, "image/webp": {}, "image/jpeg": {}},
     },
-    413: {"description": "payload_too_large or image_too_large"},
-    415: {"description": "unsupported_format"},
-    422: {"description": "invalid_option, corrupt_image or model_unavailable"},
-    503: {"description": "overloaded: retry after the Retry-After header"},
+    303: {
+        "description": "In Lambda, a result over the inline limit (4 MB) with CUTOUT_CACHE_BUCKET "
+        "set: Location is a short-lived presigned URL of the result."
+    },
+    304: {"description": "If-None-Match named the result's ETag: nothing is sent."},
+    **error_responses(400, 401, 413, 415, 422, 500, 503),
 }
+_UPLOAD_RESPONSES = error_responses(
+    401,
+    404,
+    413,
+    422,
+    500,
+    503,
+    only={
+        "unauthorized",
+        "uploads_disabled",
+        "payload_too_large",
+        "invalid_option",
+        "invalid_request",
+        "internal_error",
+        "storage_unavailable",
+    },
+)
+_RESULT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    303: {"description": "The cutout is ready: Location is a short-lived presigned URL."},
+    **error_responses(
+        401,
+        404,
+        500,
+        503,
+        only={
+            "unauthorized",
+            "not_found",
+            "uploads_disabled",
+            "result_not_ready",
+            "internal_error",
+            "storage_unavailable",
+        },
+    ),
+    422: {
+        **error_responses(422)[422],
+        "description": "The S3 trigger refused the upload: the code is the trigger's own "
+        "(e.g. `unsupported_format`, `image_too_large`, `corrupt_image`).",
+    },
+}
+
+
+def query_names(dependant: Any) -> set[str]:
+    """The query parameters a route (and its dependencies) declares."""
+    if dependant is None:
+        return set()
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= query_names(sub)
+    return names
+
+
+def refuse_unknown_options(request: Request) -> None:
+    """A query option the route does not declare is a typo, never silently ignored."""
+    known = sorted(query_names(getattr(request.scope.get("route"), "dependant", None)))
+    unknown = [name for name in request.query_params if name not in known]
+    if unknown:
+        names = ", ".join(repr(name[:40]) for name in unknown[:5])
+        raise InvalidOptionError(
+            f"unknown query option {names}; the options are {', '.join(known)}"
+        )
 
 
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
@@ -191,12 +267,18 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
         """Every route: the caller's tenant on request.state, or 401 when a key is required."""
         request.state.tenant = keys.tenant_for(request.scope, request.headers)
 
+    offline_docs = offline_docs_available()
     app = FastAPI(
         title="cutout",
         version=__version__,
         summary="Background removal with U2-Net on ONNX Runtime.",
         dependencies=[Depends(identify)],
+        docs_url=None if offline_docs else DOCS_URL,
+        redoc_url=None if offline_docs else REDOC_URL,
     )
+    app.openapi = typed_openapi(app, list(service.models))  # type: ignore[method-assign]
+    if offline_docs:
+        mount_offline_docs(app)
 
     @app.exception_handler(CutoutError)
     async def on_cutout_error(request: Request, exc: CutoutError) -> JSONResponse:
@@ -235,7 +317,7 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
         response.headers.update(SECURITY_HEADERS)
         return response
 
-    @app.get("/healthz")
+    @app.get("/healthz", response_model=Health, responses=error_responses(500))
     async def healthz() -> dict[str, Any]:
         """Liveness, the models loaded (the default first) and this tier's limits."""
         return {
@@ -267,6 +349,7 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
         """Remove the background of the image in the body (raw bytes or multipart `file`)."""
         record = RequestRecord(entry="api", tenant=tenant_of(request))
         try:
+            refuse_unknown_options(request)
             options = RemoveOptions.parse(
                 format=format, mask=mask, bg_color=bg_color, crop=crop, crop_margin=crop_margin
             )
@@ -293,7 +376,12 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
             if "aws.event" not in request.scope:  # in Lambda, the handler's decorator flushes
                 flush_local_metrics()
 
-    @app.post("/v1/uploads", status_code=201)
+    @app.post(
+        "/v1/uploads",
+        status_code=201,
+        response_model=UploadCreated,
+        responses=_UPLOAD_RESPONSES,
+    )
     async def create_upload(upload: UploadRequest) -> dict[str, Any]:
         """A presigned S3 PUT for images over the request size limit; the S3 trigger then
         writes the result, which GET /v1/results/{id} redirects to."""
@@ -313,7 +401,12 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
                 f"could not presign the upload ({type(exc).__name__})"
             ) from None
 
-    @app.get("/v1/results/{result_id:path}", status_code=303, response_class=Response)
+    @app.get(
+        "/v1/results/{result_id:path}",
+        status_code=303,
+        response_class=Response,
+        responses=_RESULT_RESPONSES,
+    )
     async def get_result(result_id: str) -> Response:
         """303 to the finished cutout of an upload; 404 result_not_ready while it is pending."""
         if media is None:

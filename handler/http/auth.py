@@ -22,6 +22,15 @@ ANONYMOUS = "anonymous"
 OPEN_PATHS = frozenset({"/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 
 
+# Swagger UI's and ReDoc's own files (served by the app) are as open as /docs.
+OPEN_PREFIXES = ("/docs/assets/",)
+
+
+def is_open(path: str) -> bool:
+    """Whether a path needs no API key."""
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+
+
 def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()
 
@@ -71,7 +80,11 @@ class ApiKeys:
         """The caller's tenant; raises UnauthorizedError when a key is required and missing."""
         presented = headers.get(API_KEY_HEADER)
         valid = self.accepts(presented)
-        if self.required and not valid and scope.get("path") not in OPEN_PATHS:
+        if self.required and not valid and not is_open(str(scope.get("path", ""))):
+            if presented:
+                raise UnauthorizedError(
+                    f"the API key in the {API_KEY_HEADER} header was not accepted"
+                )
             raise UnauthorizedError(
                 f"this server requires an API key: send it in the {API_KEY_HEADER} header"
             )

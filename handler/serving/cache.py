@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -78,12 +79,19 @@ class NoCache:
 
 
 class LocalDiskCache:
-    """Results as files under a folder, each with a JSON sidecar for type and metadata."""
+    """Results as files under a folder, each with a JSON sidecar for type and metadata.
+
+    The folder is capped at `max_bytes`: past it, the least recently used results (by the
+    result file's modification time, which a hit refreshes) are deleted. Several processes may
+    share the folder; each evicts from what it finds on disk.
+    """
 
     name = "local"
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, max_bytes: int | None = None) -> None:
         self.root = root
+        self.max_bytes = max_bytes
+        self._total: int | None = None  # bytes on disk as last counted plus what we added
 
     def _paths(self, key: CacheKey) -> tuple[Path, Path]:
         base = self.root / key.object_name()
@@ -98,9 +106,13 @@ class LocalDiskCache:
             return None
         if len(data) != info.get("size"):
             return None  # a torn write from a crashed process: treat as a miss
+        with contextlib.suppress(OSError):  # recency for eviction; a vanished file is harmless
+            os.utime(blob)
         return CachedResult(data, str(info["media_type"]), dict(info.get("metadata", {})))
 
     def put(self, key: CacheKey, result: CachedResult) -> None:
+        if self.max_bytes is not None and len(result.data) > self.max_bytes:
+            return  # bigger than the whole cache: keeping it would evict everything else
         blob, meta = self._paths(key)
         blob.parent.mkdir(parents=True, exist_ok=True)
         _atomic_write(blob, result.data)
@@ -109,7 +121,38 @@ class LocalDiskCache:
             "size": len(result.data),
             "metadata": result.metadata,
         }
-        _atomic_write(meta, json.dumps(info).encode())
+        encoded = json.dumps(info).encode()
+        _atomic_write(meta, encoded)
+        if self.max_bytes is not None:
+            if self._total is not None:
+                self._total += len(result.data) + len(encoded)
+            if self._total is None or self._total > self.max_bytes:
+                self._total = self.evict(self.max_bytes, keep=blob)
+
+    def evict(self, max_bytes: int, keep: Path | None = None) -> int:
+        """Delete least recently used results until the folder holds at most max_bytes;
+        returns the bytes left."""
+        entries: list[tuple[float, int, Path]] = []
+        total = 0
+        for blob in self.root.glob("??/*.bin"):
+            meta = blob.with_suffix(".json")
+            try:
+                stat = blob.stat()
+                size = stat.st_size + (meta.stat().st_size if meta.exists() else 0)
+            except OSError:
+                continue  # deleted by another process meanwhile
+            total += size
+            entries.append((stat.st_mtime, size, blob))
+        entries.sort()
+        for _, size, blob in entries:
+            if total <= max_bytes:
+                break
+            if blob == keep:
+                continue
+            for path in (blob.with_suffix(".json"), blob):  # sidecar first: no orphan hit
+                path.unlink(missing_ok=True)
+            total -= size
+        return total
 
     def result_url(self, key: CacheKey, expires_s: int) -> str | None:
         return None  # a local folder has no URL a remote client could use

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -19,11 +20,29 @@ T = TypeVar("T")
 LAMBDA_ANSWER_MARGIN_S = 1.0
 # A timed-out image leaves its worker thread running: ask clients to wait a little longer.
 TIMEOUT_RETRY_AFTER_S = 5
-# Seconds per megapixel of decode + compose + encode, by output format, and the fixed cost of
-# one inference: measured on one core with a noisy 24 MP photo, the slowest content to encode,
-# plus 25 % (docs/hardening.md). Used to refuse up front what could not finish in time.
-SECONDS_PER_MEGAPIXEL = {OutputFormat.PNG: 0.15, OutputFormat.WEBP: 0.36, OutputFormat.JPEG: 0.06}
-FIXED_SECONDS = 1.0
+# One cache miss takes about FIXED + PER_MP[format] x megapixels seconds on free cores: the fixed
+# part is the model (its small view of the photo, inference), the rest the full-size decode,
+# compose and encode. Calibrated by bench/time_budget.py (docs/bench/time-budget.md, 2026-12-01)
+# per ONNX session profile and thread count: the fixed part from the quiet session.run benchmark
+# (docs/bench/session-profiles.md) plus 0.06 s, per megapixel from the whole path on generated
+# noisy 0.2-29 MP photos, one thread (the second core only helps, so two threads reuse it).
+# SAFETY_MARGIN covers slower CPUs, content that encodes slower, and noise. More than two
+# threads use the two-thread figures.
+SAFETY_MARGIN = 2.0
+FIXED_SECONDS: dict[tuple[str, int], float] = {
+    ("lean", 1): 0.71,
+    ("lean", 2): 0.41,
+    ("fast", 1): 0.48,
+    ("fast", 2): 0.26,
+}
+_LEAN_PER_MP = {OutputFormat.PNG: 0.036, OutputFormat.WEBP: 0.153, OutputFormat.JPEG: 0.021}
+_FAST_PER_MP = {OutputFormat.PNG: 0.042, OutputFormat.WEBP: 0.187, OutputFormat.JPEG: 0.020}
+SECONDS_PER_MEGAPIXEL: dict[tuple[str, int], dict[OutputFormat, float]] = {
+    ("lean", 1): _LEAN_PER_MP,
+    ("lean", 2): _LEAN_PER_MP,
+    ("fast", 1): _FAST_PER_MP,
+    ("fast", 2): _FAST_PER_MP,
+}
 
 
 def time_budget_s(budget_s: float, scope: Mapping[str, Any]) -> float:
@@ -35,14 +54,40 @@ def time_budget_s(budget_s: float, scope: Mapping[str, Any]) -> float:
     return max(budget_s, 0.0)
 
 
-def estimated_seconds(megapixels: float, fmt: OutputFormat) -> float:
-    """A generous estimate of how long one image takes, cache miss, on one core."""
-    return FIXED_SECONDS + SECONDS_PER_MEGAPIXEL[fmt] * megapixels
+@dataclass(frozen=True)
+class Speed:
+    """What the time estimate depends on: the session profile, the cores (intra-op threads and
+    the PNG writer's), and the share of a core the process gets (in Lambda below 1,769 MB,
+    less than one: the work takes that much longer)."""
+
+    profile: str = "lean"
+    threads: int = 1
+    cpu_share: float = 1.0
+
+    @property
+    def calibration(self) -> tuple[str, int]:
+        return self.profile, min(max(self.threads, 1), 2)
+
+    @property
+    def factor(self) -> float:
+        return SAFETY_MARGIN / self.cpu_share
 
 
-def max_megapixels_within(budget_s: float, fmt: OutputFormat) -> float:
+def fixed_seconds(speed: Speed = Speed()) -> float:
+    """What the smallest image takes, with the safety margin: less budget than this is none."""
+    return FIXED_SECONDS[speed.calibration] * speed.factor
+
+
+def estimated_seconds(megapixels: float, fmt: OutputFormat, speed: Speed = Speed()) -> float:
+    """A safe estimate of one cache miss: the calibrated time times SAFETY_MARGIN."""
+    per_mp = SECONDS_PER_MEGAPIXEL[speed.calibration][fmt]
+    return fixed_seconds(speed) + per_mp * speed.factor * megapixels
+
+
+def max_megapixels_within(budget_s: float, fmt: OutputFormat, speed: Speed = Speed()) -> float:
     """The largest image whose estimate fits in the budget."""
-    return max(0.0, (budget_s - FIXED_SECONDS) / SECONDS_PER_MEGAPIXEL[fmt])
+    per_mp = SECONDS_PER_MEGAPIXEL[speed.calibration][fmt] * speed.factor
+    return max(0.0, (budget_s - fixed_seconds(speed)) / per_mp)
 
 
 async def run_within(budget_s: float, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:

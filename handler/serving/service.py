@@ -20,7 +20,12 @@ from handler.errors import (
 )
 from handler.serving.budget import MemoryBudget
 from handler.serving.cache import CachedResult, CacheKey, NoCache, ResultCache
-from handler.serving.deadline import FIXED_SECONDS, estimated_seconds, max_megapixels_within
+from handler.serving.deadline import (
+    Speed,
+    estimated_seconds,
+    fixed_seconds,
+    max_megapixels_within,
+)
 
 # A child of the Powertools "cutout" logger: same JSON format, no Powertools import here.
 logger = logging.getLogger(f"cutout.{__name__}")
@@ -45,7 +50,10 @@ class Outcome:
 
 
 def refuse_unfinishable(
-    header: ImageHeader, options: RemoveOptions, time_budget_s: float | None
+    header: ImageHeader,
+    options: RemoveOptions,
+    time_budget_s: float | None,
+    speed: Speed = Speed(),
 ) -> None:
     """Refuse, before decoding, what the output format cannot hold or the time cannot cover."""
     fmt = options.format
@@ -54,13 +62,14 @@ def refuse_unfinishable(
             f"{fmt.value} holds at most {fmt.max_side} px per side and the image is "
             f"{header.oriented_size[0]}x{header.oriented_size[1]}; ask for format=png"
         )
-    if time_budget_s is None or estimated_seconds(header.megapixels, fmt) <= time_budget_s:
+    if time_budget_s is None or estimated_seconds(header.megapixels, fmt, speed) <= time_budget_s:
         return
-    if time_budget_s < FIXED_SECONDS:  # no image could finish: the time is gone, not too big
+    if time_budget_s < fixed_seconds(speed):  # no image could finish: the time is gone
         raise ProcessingTimeoutError("too little time is left to process an image; retry")
     raise ImageTooLargeError(
         f"the image is {header.megapixels:.1f} MP; as {fmt.value} this server finishes at most "
-        f"{max_megapixels_within(time_budget_s, fmt):.0f} MP within its {time_budget_s:.0f} s "
+        f"{max_megapixels_within(time_budget_s, fmt, speed):.1f} MP within its "
+        f"{time_budget_s:.0f} s "
         "time budget: send a smaller image, ask for another format, or use the S3 upload path"
     )
 
@@ -78,6 +87,7 @@ class CutoutService:
         budget: MemoryBudget | None = None,
         stage_hook: StageHook = untraced,
         threads: int = 1,
+        cpu_share: float = 1.0,
     ) -> None:
         if models is None:
             if model is None:
@@ -88,6 +98,7 @@ class CutoutService:
         self.model = model or next(iter(self.models.values()))
         self.stage_hook = stage_hook
         self.threads = threads
+        self.cpu_share = cpu_share
         self.tier = tier
         self.cache: ResultCache = cache or NoCache()
         self.budget = budget or MemoryBudget(tier.image_budget_bytes())
@@ -107,6 +118,20 @@ class CutoutService:
 
     def key_for(self, data: bytes, options: RemoveOptions, model: str | None = None) -> CacheKey:
         return CacheKey.for_request(data, self.model_for(model).model_id, options)
+
+    def with_cache(self, cache: ResultCache) -> CutoutService:
+        """The same models, tier, budget and threads around another cache (the CLI's
+        --no-cache)."""
+        return CutoutService(
+            model=self.model,
+            models=self.models,
+            tier=self.tier,
+            cache=cache,
+            budget=self.budget,
+            stage_hook=self.stage_hook,
+            threads=self.threads,
+            cpu_share=self.cpu_share,
+        )
 
     def remove(
         self,
@@ -137,7 +162,8 @@ class CutoutService:
                 timings_ms={"cache": (time.perf_counter() - started) * 1000.0},
                 model=chosen.name,
             )
-        refuse_unfinishable(header, options, time_budget_s)
+        speed = Speed(self.tier.profile, self.threads, self.cpu_share)
+        refuse_unfinishable(header, options, time_budget_s, speed)
         # Reserved before decoding: what this image adds to the process at its peak.
         estimate = self.tier.estimated_bytes(header.pixels, len(data), options.format, header.path)
         # Past the budget the work stops (between stages, or between chunks of a decode), so an
@@ -150,6 +176,7 @@ class CutoutService:
                 options,
                 model=chosen,
                 stage_hook=self.stage_hook,
+                threads=self.threads,
                 deadline=deadline,
             )
         metadata = {

@@ -150,3 +150,122 @@ def test_tracing_is_off_outside_lambda() -> None:
         pass
     # Nor is the X-Ray SDK loaded: its imports cost ~0.2 s of every local cold start.
     assert "aws_xray_sdk.core" not in sys.modules
+
+
+def test_metrics_use_the_powertools_namespace(
+    capsys: pytest.CaptureFixture[str],
+    lambda_context: LocalLambdaContext,
+    log_to_captured_stdout: Callable[[], None],
+) -> None:
+    """conftest sets POWERTOOLS_METRICS_NAMESPACE=cutout-tests: every blob, billing included."""
+    from handler.app import lambda_handler
+
+    log_to_captured_stdout()
+    lambda_handler(load_event("api-v1", body=encode_image(photo(40, 40, seed=8))), lambda_context)
+    blobs = [line for line in stdout_json(capsys.readouterr().out) if "_aws" in line]
+    namespaces = {d["Namespace"] for b in blobs for d in b["_aws"]["CloudWatchMetrics"]}
+    assert namespaces == {os.environ["POWERTOOLS_METRICS_NAMESPACE"]} == {"cutout-tests"}
+    assert "BilledMegapixels" in emf_metrics(blobs)
+
+
+def test_cache_hits_are_billed(
+    capsys: pytest.CaptureFixture[str],
+    lambda_context: LocalLambdaContext,
+    log_to_captured_stdout: Callable[[], None],
+) -> None:
+    """The README's rule: a delivered image is billed, from the cache or not (a 304 is not)."""
+    from handler.app import lambda_handler
+
+    body = encode_image(photo(48, 40, seed=21))
+    lambda_handler(load_event("api-v1", body=body), lambda_context)
+    log_to_captured_stdout()
+    lambda_handler(load_event("api-v1", body=body), lambda_context)
+    lines = stdout_json(capsys.readouterr().out)
+    served = [line for line in lines if line.get("message") == "request served"]
+    assert [line["cache"] for line in served] == ["hit"]
+    metrics = emf_metrics(lines)
+    assert "CacheHits" in metrics and len(metrics["BilledMegapixels"]) == 1
+
+
+@pytest.mark.parametrize(
+    "env,service,namespace",
+    [
+        ({}, "cutout", "cutout"),
+        (
+            {"POWERTOOLS_SERVICE_NAME": "shop", "POWERTOOLS_METRICS_NAMESPACE": "Shop/Images"},
+            "shop",
+            "Shop/Images",
+        ),
+    ],
+)
+def test_powertools_service_and_namespace_variables_are_honoured(
+    env: dict[str, str], service: str, namespace: str
+) -> None:
+    """A fresh process (the Powertools objects are made at import): logs of cutout's own
+    modules keep flowing through the one JSON handler, under the configured service name."""
+    script = (
+        "import logging\n"
+        "from handler.aws import observability as o\n"
+        "logging.getLogger('cutout.handler.x').warning('from a module')\n"
+        "o.metrics.add_metric(name='TotalMs', unit='Milliseconds', value=1.0)\n"
+        "o.metrics.flush_metrics()\n"
+    )
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE")
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**base, **env},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = stdout_json(done.stdout)
+    log = next(line for line in lines if line.get("message") == "from a module")
+    assert log["service"] == service
+    blob = next(line for line in lines if "_aws" in line)
+    assert blob["_aws"]["CloudWatchMetrics"][0]["Namespace"] == namespace
+    assert blob["service"] == service
+
+
+def test_readable_lines_for_a_terminal() -> None:
+    import logging
+
+    from handler.aws.observability import ReadableFormatter
+
+    def record(message: str, **extra: Any) -> logging.LogRecord:
+        made = logging.LogRecord("cutout", logging.INFO, __file__, 1, message, None, None)
+        made.__dict__.update(extra)
+        return made
+
+    served = ReadableFormatter().format(
+        record(
+            "request served",
+            entry="api",
+            width=480,
+            height=360,
+            format="JPEG",
+            input_bytes=1000,
+            output_bytes=2000,
+            cache="miss",
+            total_ms=312.4,
+            timings_ms={"decode": 20.0, "inference": 180.0},
+        )
+    )
+    assert "\n" not in served and not served.lstrip().startswith("{")
+    assert "200 api 480x360 JPEG" in served and "312 ms" in served and "inference 180" in served
+    refused = ReadableFormatter().format(
+        record(
+            "request refused",
+            entry="api",
+            outcome="unsupported_format",
+            status=415,
+            input_bytes=12,
+            total_ms=3.0,
+        )
+    )
+    assert "415 api unsupported_format" in refused

@@ -45,9 +45,18 @@ def test_a_spent_memory_budget_sheds_with_503_and_retry_after(
 def test_serve_sets_uvicorn_limits(monkeypatch: pytest.MonkeyPatch) -> None:
     import uvicorn
 
+    from tests.support import free_port
+
     seen: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs))
-    cli.run_serve(argparse.Namespace(host="127.0.0.1", port=8080))
-    assert seen["limit_concurrency"] == cli.SERVE_LIMIT_CONCURRENCY
-    assert seen["backlog"] == cli.SERVE_BACKLOG
-    assert seen["host"] == "127.0.0.1"
+
+    def run(server: uvicorn.Server, sockets: Any = None) -> None:
+        seen.update(config=server.config, sockets=sockets)
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    cli.run_serve(argparse.Namespace(host="127.0.0.1", port=free_port(), log_format="json"))
+    config = seen["config"]
+    assert config.limit_concurrency == cli.SERVE_LIMIT_CONCURRENCY
+    assert config.backlog == cli.SERVE_BACKLOG
+    assert config.host == "127.0.0.1"
+    [listener] = seen["sockets"]  # bound before the ready line, handed to uvicorn
+    listener.close()

@@ -134,6 +134,29 @@ def test_a_missing_model_is_an_init_error_with_our_message(tmp_path: Path) -> No
     assert not any("invocation/next" in call for call in result.api.calls.log)
 
 
+@pytest.mark.parametrize(
+    "setting,message",
+    [
+        ({"CUTOUT_THREADS": "0"}, "CUTOUT_THREADS must be a positive integer, got '0'"),
+        (
+            {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128"},
+            "128 MB cannot hold u2netp: AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 is too small to run "
+            "it with the lean session profile (at least 374 MB; the smallest Lambda tier that "
+            "holds them is 512 MB)",
+        ),
+    ],
+)
+def test_a_bad_setting_is_an_init_error_naming_it(
+    tmp_path: Path, setting: dict[str, str], message: str
+) -> None:
+    result = run(API, [Invocation(api_event("api-v2"))], env_for(tmp_path, **setting))
+
+    error = result.api.calls.init_error
+    assert error is not None
+    assert (error["errorType"], error["errorMessage"]) == ("ConfigurationError", message)
+    assert not any("invocation/next" in call for call in result.api.calls.log)
+
+
 @pytest.mark.usefixtures("s3_endpoint")
 def test_trigger_answers_an_sqs_batch_with_batch_item_failures(
     tmp_path: Path, s3_endpoint: str

@@ -7,7 +7,7 @@ from handler.errors import InvalidOptionError
 
 
 def test_defaults_and_explicit_defaults_share_a_canonical_form() -> None:
-    explicit = RemoveOptions.parse(format="PNG", mask="false", crop="0", crop_margin="12")
+    explicit = RemoveOptions.parse(format="PNG", mask="false", crop="0", crop_margin="0")
     assert explicit == RemoveOptions()
     assert explicit.canonical() == RemoveOptions.parse().canonical()
 
@@ -40,6 +40,8 @@ def test_colours(raw: str | None, expected: tuple[int, ...] | None) -> None:
         {"crop_margin": "-1"},
         {"crop_margin": "ten"},
         {"crop_margin": "99999999"},
+        {"crop_margin": "16"},  # a margin without crop=true would do nothing: refused
+        {"crop": "false", "crop_margin": "16"},
     ],
 )
 def test_bad_values_are_invalid_option_errors(kwargs: dict[str, str]) -> None:

@@ -53,7 +53,7 @@ def test_the_profile_can_be_chosen() -> None:
     )
     assert settings.session_profile == "lean"
     assert session_tuning(settings) == replace(PROFILES["lean"], intra_op_threads=settings.threads)
-    with pytest.raises(ValueError, match="CUTOUT_SESSION_PROFILE must be one of lean, fast"):
+    with pytest.raises(ValueError, match="CUTOUT_SESSION_PROFILE must be one of lean, fast, got"):
         Settings.from_env({"CUTOUT_SESSION_PROFILE": "turbo"})
 
 

@@ -79,3 +79,26 @@ def test_budget_admits_one_always_and_refuses_beyond_capacity() -> None:
     with budget.reserve(60), budget.reserve(40):
         assert budget.in_use == 100
     assert budget.in_use == 0
+
+
+def test_the_service_gives_the_png_writer_its_cores(
+    model: object, tier: MemoryTier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every entry point encodes through CutoutService: its threads must reach the writer."""
+    from handler.core import encode as encode_module
+    from handler.serving.cache import NoCache
+    from handler.serving.service import CutoutService
+    from tests.support import encode_image, photo
+
+    seen: list[int] = []
+    real = encode_module.encode_png
+
+    def spy(*args: object, threads: int = 1, **kwargs: object) -> bytes:
+        seen.append(threads)
+        return real(*args, threads=threads, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(encode_module, "encode_png", spy)
+    service = CutoutService(model=model, tier=tier, cache=NoCache(), threads=2)  # type: ignore[arg-type]
+    service.remove(encode_image(photo(40, 30)), RemoveOptions())
+    assert seen == [2]
+    assert service.with_cache(NoCache()).threads == 2
