@@ -3,6 +3,7 @@ handler takes S3 notifications directly or wrapped in SQS messages."""
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any, cast
 
@@ -25,7 +26,7 @@ from handler.aws.observability import (
     trace_handler,
 )
 from handler.aws.s3_client import s3_client
-from handler.aws.s3_trigger import S3Trigger, TriggerResult
+from handler.aws.s3_trigger import BatchClock, S3Trigger, TriggerResult
 from handler.http.api import create_app
 
 app = create_app(runtime.service, runtime.settings)
@@ -49,8 +50,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return response
 
 
-def _sqs_record(record: SQSRecord) -> list[TriggerResult]:
-    return trigger.handle_sqs_message(record.body)
+def _sqs_record(record: SQSRecord, clock: BatchClock) -> list[TriggerResult]:
+    return trigger.handle_sqs_message(record.body, clock)
 
 
 @logger.inject_lambda_context
@@ -59,11 +60,13 @@ def _sqs_record(record: SQSRecord) -> list[TriggerResult]:
 def s3_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """S3 notifications, direct or in SQS messages (then answers batchItemFailures)."""
     records = event.get("Records") or []
+    clock = BatchClock.for_invocation(context, len(records))
     if records and records[0].get("eventSource") == "aws:sqs":
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        handle = functools.partial(_sqs_record, clock=clock)
         return dict(
             process_partial_response(
-                event=event, record_handler=_sqs_record, processor=processor, context=context
+                event=event, record_handler=handle, processor=processor, context=context
             )
         )
-    return trigger.handle_s3_event(event)
+    return trigger.handle_s3_event(event, clock)
