@@ -78,20 +78,30 @@ class CutoutService:
         self.cache: ResultCache = cache or NoCache()
         self.budget = budget or MemoryBudget(tier.image_budget_bytes())
 
-    def key_for(self, data: bytes, options: RemoveOptions) -> CacheKey:
-        return CacheKey.for_request(data, self.model.model_id, options)
+    def key_for(self, data: bytes, options: RemoveOptions, cache_scope: str = "") -> CacheKey:
+        return CacheKey.for_request(data, self.model.model_id, options, scope=cache_scope)
+
+    def admit(self, data: bytes, options: RemoveOptions) -> ImageHeader:
+        """The image's header when this service would take it; else the 4xx, from the header."""
+        return admit(data, self.tier, output=options.format)
 
     def remove(
-        self, data: bytes, options: RemoveOptions, *, time_budget_s: float | None = None
+        self,
+        data: bytes,
+        options: RemoveOptions,
+        *,
+        time_budget_s: float | None = None,
+        cache_scope: str = "",
     ) -> Outcome:
         """Answer one image: from the cache when possible, else by running the pipeline.
 
         With a time budget (the API's), an image that could not finish inside it is refused
-        before any work, instead of timing out half done.
+        before any work, instead of timing out half done. A cache scope (a tenant) keeps its
+        results apart from everyone else's.
         """
         started = time.perf_counter()
         header = admit(data, self.tier, output=options.format)
-        key = self.key_for(data, options)
+        key = self.key_for(data, options, cache_scope)
         cached, cache_error = self._lookup(key)
         if cached is not None:
             return Outcome(
