@@ -28,12 +28,6 @@ LAMBDA_ENV_DEFAULTS = {
     "AWS_REGION": "us-east-1",
     "POWERTOOLS_TRACE_DISABLED": "true",
 }
-# uvicorn's own limits for `cutout serve`, a backstop against connection floods: below them the
-# app sheds with 503 + Retry-After (memory and time budgets); past 64 open connections uvicorn
-# answers a plain 503 itself, and at most 128 connections wait to be accepted.
-SERVE_LIMIT_CONCURRENCY = 64
-SERVE_BACKLOG = 128
-SERVE_KEEP_ALIVE_S = 5
 
 
 class CliError(Exception):
@@ -180,20 +174,12 @@ def default_service() -> CutoutService:
 
 def run_serve(args: argparse.Namespace) -> int:
     try:
-        import uvicorn
+        from handler.http.server import serve
     except ImportError:
         raise CliError("`cutout serve` needs uvicorn: pip install 'cutout[serve]'") from None
     from handler.app import app
 
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level="warning",
-        limit_concurrency=SERVE_LIMIT_CONCURRENCY,
-        backlog=SERVE_BACKLOG,
-        timeout_keep_alive=SERVE_KEEP_ALIVE_S,
-    )
+    serve(app, args.host, args.port)  # read deadlines and a JSON 503: handler/http/server.py
     return 0
 
 

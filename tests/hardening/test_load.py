@@ -42,12 +42,18 @@ def test_a_spent_memory_budget_sheds_with_503_and_retry_after(
     assert client.post("/v1/remove", content=good_photo()).status_code == 200  # and recovers
 
 
-def test_serve_sets_uvicorn_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_runs_the_guarded_protocol_without_uvicorns_plain_503(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import uvicorn
 
+    from handler.http import server
+
     seen: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs))
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs, app=app))
     cli.run_serve(argparse.Namespace(host="127.0.0.1", port=8080))
-    assert seen["limit_concurrency"] == cli.SERVE_LIMIT_CONCURRENCY
-    assert seen["backlog"] == cli.SERVE_BACKLOG
+    assert seen["http"] is server.GuardedH11Protocol
+    assert isinstance(seen["app"], server.InFlightLimit)
+    assert seen.get("limit_concurrency") is None  # its 503 is plain text: the app limits instead
+    assert seen["backlog"] == server.BACKLOG
     assert seen["host"] == "127.0.0.1"
