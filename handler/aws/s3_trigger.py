@@ -99,15 +99,28 @@ def objects_in(s3_event: dict[str, Any]) -> Iterator[ObjectRef]:
             )
 
 
+@dataclass(frozen=True)
+class RecordTime:
+    """One record's deadline (its share of the time) and the invocation's."""
+
+    own: Deadline
+    invocation: Deadline
+
+    @property
+    def shared(self) -> bool:
+        """Whether the record had less than all the time left (others were still to come)."""
+        return self.own.at < self.invocation.at
+
+
 @dataclass
 class BatchClock:
     """The invocation's time, shared out among the records still to process.
 
-    Each record may run for an equal share of what is left, so one that overruns (a decoding
-    bomb) cannot take the time of the records after it. A record stopped at its share is
-    retried when it had less than the whole invocation (it may finish alone), and is a permanent
-    `processing_timeout` when it had all of it (it never will). Without a Lambda context there is
-    no deadline and records run to the end.
+    Each record may run for an equal share of what is left (at least 1 s, the time any image
+    needs), so one that overruns (a decoding bomb) cannot take the time of the records after it.
+    A record stopped at its share is retried when it had less than the whole invocation (it may
+    finish alone), and is a permanent `processing_timeout` when it had all of it (it never
+    will). Without a Lambda context there is no deadline and records run to the end.
     """
 
     deadline: Deadline | None = None
@@ -117,14 +130,23 @@ class BatchClock:
     def for_invocation(cls, context: Any, records: int) -> BatchClock:
         return cls(Deadline.of_invocation(context, TRIGGER_ANSWER_MARGIN_S), max(records, 1))
 
-    def next_share(self) -> tuple[float, float] | None:
-        """(this record's share, all the time left) in seconds; None without a deadline."""
+    def next_share(self) -> RecordTime | None:
+        """The next record's time, from now; None without a deadline."""
         if self.deadline is None:
             return None
         left = self.deadline.remaining_s()
-        share = left / max(self.records_left, 1)
+        # At least what any image needs: many small records must not each get too little.
+        share = min(left, max(left / self.records_left, FIXED_SECONDS))
         self.records_left = max(self.records_left - 1, 1)
-        return share, left
+        own = self.deadline if share >= left else Deadline.after(share)
+        return RecordTime(own=own, invocation=self.deadline)
+
+
+def _enough_left(ref: ObjectRef, deadline: Deadline) -> None:
+    """Retry (never write off) a record that has less time than any image needs."""
+    if deadline.remaining_s() < FIXED_SECONDS:
+        error = ProcessingTimeoutError("too little of the invocation was left to process it")
+        raise TransientTriggerError(f"{ref.key}: {error.message}", error)
 
 
 def _ms_since(started: float) -> float:
@@ -180,13 +202,12 @@ class S3Trigger:
         self.on_result(result)
         return result
 
-    def _process(self, ref: ObjectRef, time_s: tuple[float, float] | None) -> TriggerResult:
+    def _process(self, ref: ObjectRef, time_s: RecordTime | None) -> TriggerResult:
         result_id = result_id_for(ref.key, self.input_prefix, self.output_prefix)
         if result_id is None:
             return TriggerResult("skipped", ref.key)
-        if time_s is not None and time_s[1] < FIXED_SECONDS:
-            error = ProcessingTimeoutError("too little of the invocation was left to start")
-            raise TransientTriggerError(f"{ref.key}: {error.message}", error)
+        if time_s is not None:
+            _enough_left(ref, time_s.invocation)
         client = self.client_factory()
         out_key = result_key(result_id, self.output_prefix)
         tier = self.service.tier
@@ -210,9 +231,9 @@ class S3Trigger:
                 response = client.get_object(Bucket=ref.bucket, Key=ref.key, IfMatch=head["ETag"])
                 with response["Body"] as body:
                     data = body.read()
-            outcome = self._remove(data, time_s)
+            outcome = self._remove(ref, data, time_s)
         except ProcessingTimeoutError as exc:
-            if time_s is not None and time_s[0] < time_s[1]:
+            if time_s is not None and time_s.shared:
                 raise TransientTriggerError(f"{ref.key}: over its share of the time", exc) from exc
             return self._fail(client, ref, result_id, exc)
         except CutoutError as exc:
@@ -236,15 +257,21 @@ class S3Trigger:
             client.delete_object(Bucket=ref.bucket, Key=failure_key(result_id, self.output_prefix))
         return TriggerResult("written", ref.key, out_key, outcome=outcome, input_bytes=len(data))
 
-    def _remove(self, data: bytes, time_s: tuple[float, float] | None) -> Outcome:
-        """The service's answer, stopped at this record's share of the time when there is one.
+    def _remove(self, ref: ObjectRef, data: bytes, time_s: RecordTime | None) -> Outcome:
+        """The service's answer, stopped at this record's deadline when there is one.
 
         Refused up front (413) is only what could not finish in all the time left.
         """
         if time_s is None:
             return self.service.remove(data, RemoveOptions())
-        share, left = time_s
-        return run_before(share, self.service.remove, data, RemoveOptions(), time_budget_s=left)
+        _enough_left(ref, time_s.invocation)
+        return run_before(
+            time_s.own.remaining_s(),
+            self.service.remove,
+            data,
+            RemoveOptions(),
+            time_budget_s=time_s.invocation.remaining_s(),
+        )
 
     def _already_done(self, client: Any, bucket: str, out_key: str, source_etag: str) -> bool:
         """A redelivered event for an object whose result is already written."""
