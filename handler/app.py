@@ -19,6 +19,7 @@ from mangum import Mangum
 
 from handler import INIT_STARTED, runtime
 from handler.aws.observability import (
+    in_current_trace,
     logger,
     metrics,
     record_cold_start,
@@ -37,6 +38,7 @@ trigger = S3Trigger(
     input_prefix=runtime.settings.input_prefix,
     output_prefix=runtime.settings.output_prefix,
     on_result=record_trigger_result,
+    in_worker=in_current_trace,
 )
 record_cold_start(INIT_STARTED, time.perf_counter())
 

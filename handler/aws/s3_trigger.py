@@ -181,12 +181,15 @@ class S3Trigger:
         input_prefix: str,
         output_prefix: str,
         on_result: Callable[[TriggerResult], None] | None = None,
+        in_worker: Callable[[Callable[..., Outcome]], Callable[..., Outcome]] = lambda f: f,
     ) -> None:
         self.service = service
         self.client_factory = client_factory
         self.input_prefix = input_prefix
         self.output_prefix = output_prefix
         self.on_result = on_result or (lambda result: None)
+        # Wraps the work handed to a record's worker thread (to carry the X-Ray trace there).
+        self.in_worker = in_worker
 
     def process(self, ref: ObjectRef, clock: BatchClock | None = None) -> TriggerResult:
         """Handle one object; permanent failures are recorded, transient ones raise."""
@@ -267,7 +270,7 @@ class S3Trigger:
         _enough_left(ref, time_s.invocation)
         return run_before(
             time_s.own.remaining_s(),
-            self.service.remove,
+            self.in_worker(self.service.remove),
             data,
             RemoveOptions(),
             time_budget_s=time_s.invocation.remaining_s(),

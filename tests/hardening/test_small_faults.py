@@ -5,6 +5,7 @@ naming no key, and the cache's tenant scope."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -72,7 +73,7 @@ def test_absurd_content_length_in_a_lambda_event_is_a_4xx(
     if code is None:  # the declared length is honest enough: the bytes are then judged
         assert got_status == 415
         return
-    assert (got_status, code) == (status, __import__("json").loads(body)["error"]["code"])
+    assert (got_status, code) == (status, json.loads(body)["error"]["code"])
 
 
 # --- a client that leaves -----------------------------------------------------------------------
@@ -135,8 +136,8 @@ def test_trailing_slash_is_a_json_404_with_no_redirect(service: CutoutService) -
             headers={"Host": "evil.example"},
             follow_redirects=False,
         )
-    assert answer.status_code in (401, 404) and "location" not in answer.headers
-    assert answer.json()["error"]["code"] in ("unauthorized", "not_found")
+    assert answer.status_code == 404 and "location" not in answer.headers
+    assert answer.json()["error"]["code"] == "not_found"
 
 
 # --- configuration --------------------------------------------------------------------------------
