@@ -21,7 +21,7 @@ from handler.http import api, server
 from handler.http.api import create_app
 from handler.serving.service import CutoutService
 from tests.hardening.corpus import good_photo
-from tests.support import free_port
+from tests.support import free_port, run_in_own_loop
 
 SOCKET_WAIT_S = 10.0  # the most any socket read here waits
 
@@ -175,7 +175,7 @@ def test_requests_past_the_in_flight_limit_get_a_json_503_with_retry_after() -> 
         release.set()
         await first
 
-    asyncio.run(scenario())
+    run_in_own_loop(scenario())
     start = sent[0]
     headers = dict(start["headers"])
     assert start["status"] == 503 and int(headers[b"retry-after"]) > 0

@@ -4,7 +4,6 @@ naming no key, and the cache's tenant scope."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from handler.serving.service import CutoutService
 from handler.settings import Settings
 from tests.hardening.contract import lambda_answer
 from tests.hardening.corpus import good_photo
-from tests.support import load_event
+from tests.support import load_event, run_in_own_loop
 
 KEY = "the-only-key-0123456789"
 
@@ -110,7 +109,7 @@ def test_a_client_leaving_mid_upload_is_an_info_line_not_a_500(
         "server": ("127.0.0.1", 8080),
     }
     with caplog.at_level(logging.INFO):
-        asyncio.run(app(scope, receive, send))
+        run_in_own_loop(app(scope, receive, send))
     statuses = [m["status"] for m in sent if m["type"] == "http.response.start"]
     assert statuses and all(s < 500 for s in statuses)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
