@@ -72,6 +72,7 @@ class TriggerResult:
     outcome: Outcome | None = None
     input_bytes: int = 0
     total_ms: float = 0.0
+    model: str = ""
 
     def as_dict(self) -> dict[str, str]:
         result = {"status": self.status, "key": self.key}
@@ -180,10 +181,13 @@ class S3Trigger:
         client_factory: Callable[[], Any],
         input_prefix: str,
         output_prefix: str,
+        model: str | None = None,
         on_result: Callable[[TriggerResult], None] | None = None,
         in_worker: Callable[[Callable[..., Outcome]], Callable[..., Outcome]] = lambda f: f,
     ) -> None:
         self.service = service
+        # Per deployment (CUTOUT_TRIGGER_MODEL): checked now, so a wrong name fails at init.
+        self.model_name = service.model_for(model).name
         self.client_factory = client_factory
         self.input_prefix = input_prefix
         self.output_prefix = output_prefix
@@ -238,16 +242,16 @@ class S3Trigger:
         except ProcessingTimeoutError as exc:
             if time_s is not None and time_s.shared:
                 raise TransientTriggerError(f"{ref.key}: over its share of the time", exc) from exc
-            return self._fail(client, ref, result_id, exc)
+            return replace(self._fail(client, ref, result_id, exc), model=self.model_name)
         except CutoutError as exc:
             if exc.status >= 500:
                 raise TransientTriggerError(f"{ref.key}: {exc.code}") from exc
-            return self._fail(client, ref, result_id, exc)
+            return replace(self._fail(client, ref, result_id, exc), model=self.model_name)
         metadata = {
             "source-key": quote(ref.key, safe="/"),  # S3 metadata is ASCII
             "source-sha256": hashlib.sha256(data).hexdigest(),
             "source-etag": source_etag,
-            "model": self.service.model.model_id,
+            "model": self.service.model_for(self.model_name).model_id,
         }
         with s3_errors("put", out_key):
             client.put_object(
@@ -258,7 +262,14 @@ class S3Trigger:
                 Metadata=metadata,
             )
             client.delete_object(Bucket=ref.bucket, Key=failure_key(result_id, self.output_prefix))
-        return TriggerResult("written", ref.key, out_key, outcome=outcome, input_bytes=len(data))
+        return TriggerResult(
+            "written",
+            ref.key,
+            out_key,
+            outcome=outcome,
+            input_bytes=len(data),
+            model=self.model_name,
+        )
 
     def _remove(self, ref: ObjectRef, data: bytes, time_s: RecordTime | None) -> Outcome:
         """The service's answer, stopped at this record's deadline when there is one.
@@ -266,24 +277,33 @@ class S3Trigger:
         Refused up front (413) is only what could not finish in all the time left.
         """
         if time_s is None:
-            return self.service.remove(data, RemoveOptions())
+            return self.service.remove(data, RemoveOptions(), model=self.model_name)
         _enough_left(ref, time_s.invocation)
         return run_before(
             time_s.own.remaining_s(),
             self.in_worker(self.service.remove),
             data,
             RemoveOptions(),
+            model=self.model_name,
             time_budget_s=time_s.invocation.remaining_s(),
         )
 
     def _already_done(self, client: Any, bucket: str, out_key: str, source_etag: str) -> bool:
-        """A redelivered event for an object whose result is already written."""
+        """A redelivered event for an object whose result this model already wrote."""
         try:
             with s3_errors("head", out_key):
                 head = client.head_object(Bucket=bucket, Key=out_key)
         except SourceMissingError:
             return False
-        return bool(source_etag) and head.get("Metadata", {}).get("source-etag") == source_etag
+        metadata = head.get("Metadata", {})
+        # Written from the same upload by the same model: after a deployment changes the
+        # trigger's model, a redelivered upload is drawn again.
+        model_id = self.service.model_for(self.model_name).model_id
+        return (
+            bool(source_etag)
+            and metadata.get("source-etag") == source_etag
+            and metadata.get("model", model_id) == model_id
+        )
 
     def _fail(
         self, client: Any, ref: ObjectRef, result_id: str, error: CutoutError
