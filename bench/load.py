@@ -103,7 +103,14 @@ def synthetic_photo(megapixels: float, seed: int) -> bytes:
 class Server:
     """`cutout serve` in a subprocess, with its memory read from /proc."""
 
-    def __init__(self, memory_mb: int, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        memory_mb: int,
+        extra_env: dict[str, str] | None = None,
+        *,
+        checkout: Path | None = None,
+    ) -> None:
+        """`checkout`: run another checkout's code with its own .venv (a before/after run)."""
         self.port = free_port()
         env = dict(os.environ)
         env.update(
@@ -115,9 +122,11 @@ class Server:
         )
         env.pop("CUTOUT_API_KEYS", None)
         env.update(extra_env or {})
-        command = [sys.executable, "-m", "handler.cli", "serve", "--host", HOST]
+        python = str(checkout / ".venv" / "bin" / "python") if checkout else sys.executable
+        command = [python, "-m", "handler.cli", "serve", "--host", HOST]
         self.process = subprocess.Popen(
             [*command, "--port", str(self.port)],
+            cwd=checkout,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -202,11 +211,12 @@ def run_load(
     memory_mb: int = 2048,
     time_limit_s: float = 300.0,
     honour_retry_after: bool = True,
+    checkout: Path | None = None,
 ) -> LoadReport:
     """Start a server, send `requests` requests from `clients` threads, stop; never longer than
     the time limit (requests not sent by then are counted as unsent)."""
     bodies = [synthetic_photo(megapixels, seed) for seed in range(4)]
-    server = Server(memory_mb)
+    server = Server(memory_mb, checkout=checkout)
     answers: list[Answer] = []
     lock = threading.Lock()
     issued = 0
@@ -314,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         help="clients send their next request at once instead of waiting for Retry-After",
     )
     parser.add_argument("--json", type=Path, help="also write the report here")
+    parser.add_argument("--checkout", type=Path, help="serve this checkout's code (before/after)")
     args = parser.parse_args(argv)
     report = run_load(
         requests=args.requests,
@@ -322,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         memory_mb=args.memory_mb,
         time_limit_s=args.time_limit,
         honour_retry_after=not args.no_backoff,
+        checkout=args.checkout,
     )
     document: dict[str, Any] = {**asdict(report), "ok": report.ok}
     print(json.dumps(document, indent=2))

@@ -31,12 +31,6 @@ LAMBDA_ENV_DEFAULTS = {
     "AWS_REGION": "us-east-1",
     "POWERTOOLS_TRACE_DISABLED": "true",
 }
-# uvicorn's own limits for `cutout serve`, a backstop against connection floods: below them the
-# app sheds with 503 + Retry-After (memory and time budgets); past 64 open connections uvicorn
-# answers a plain 503 itself, and at most 128 connections wait to be accepted.
-SERVE_LIMIT_CONCURRENCY = 64
-SERVE_BACKLOG = 128
-SERVE_KEEP_ALIVE_S = 5
 # `cutout invoke` without --handler: API events go to the API handler, S3 notifications (direct
 # or in SQS messages) to the trigger. handler.trigger is the trigger's own light module where it
 # exists; handler.app.s3_handler is the alias that always works.
@@ -217,7 +211,7 @@ def default_service() -> CutoutService:
     return runtime.service
 
 
-def listen(host: str, port: int) -> socket.socket:
+def listen(host: str, port: int, backlog: int) -> socket.socket:
     """A listening socket for `cutout serve`, so that the ready line is only printed once the
     address is really ours (and a taken port is a one-line error)."""
     try:
@@ -227,7 +221,7 @@ def listen(host: str, port: int) -> socket.socket:
         sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
-        sock.listen(SERVE_BACKLOG)
+        sock.listen(backlog)
     except OSError as exc:
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     return sock
@@ -255,7 +249,7 @@ def ready_line(host: str, port: int) -> str:
 
 def run_serve(args: argparse.Namespace) -> int:
     try:
-        import uvicorn
+        from handler.http.server import BACKLOG, serve
     except ImportError:
         raise CliError("`cutout serve` needs uvicorn: pip install 'cutout[serve]'") from None
     from handler.aws.observability import logger, use_readable_logs
@@ -265,22 +259,14 @@ def run_serve(args: argparse.Namespace) -> int:
         use_readable_logs()
     from handler.app import app
 
-    listener = listen(args.host, args.port)
+    listener = listen(args.host, args.port, BACKLOG)
     line = ready_line(args.host, args.port)
     if readable:
         print(line, flush=True)
     else:
         logger.info(line, extra={"host": args.host, "port": args.port})
-    config = uvicorn.Config(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level="warning",
-        limit_concurrency=SERVE_LIMIT_CONCURRENCY,
-        backlog=SERVE_BACKLOG,
-        timeout_keep_alive=SERVE_KEEP_ALIVE_S,
-    )
-    uvicorn.Server(config).run(sockets=[listener])
+    # Read deadlines, an in-flight limit with a JSON 503: handler/http/server.py.
+    serve(app, listener)
     return 0
 
 

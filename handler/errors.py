@@ -115,6 +115,20 @@ class MalformedBodyError(CutoutError):
     status = 400
 
 
+class RequestTimeoutError(CutoutError):
+    """The client stopped sending its body, or sent it too slowly."""
+
+    code = "request_timeout"
+    status = 408
+
+
+class ClientGoneError(CutoutError):
+    """The client disconnected before its body arrived: nobody is left to answer."""
+
+    code = "client_disconnected"
+    status = 400
+
+
 class MissingFileError(CutoutError):
     code = "missing_file"
     status = 400
@@ -145,6 +159,13 @@ class StorageUnavailableError(CutoutError):
 
     code = "storage_unavailable"
     status = 503
+
+
+class KeyTooLongError(CutoutError):
+    """The S3 trigger's output key for an upload would be over S3's 1,024-byte limit."""
+
+    code = "key_too_long"
+    status = 422
 
 
 class SourceMissingError(CutoutError):

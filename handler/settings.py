@@ -29,6 +29,8 @@ PRESIGN_TTL_ENV = "CUTOUT_PRESIGN_TTL_SECONDS"
 TIME_BUDGET_ENV = "CUTOUT_TIME_BUDGET_SECONDS"
 SESSION_PROFILE_ENV = "CUTOUT_SESSION_PROFILE"
 SESSION_PROFILES = ("lean", "fast")
+CACHE_SCOPE_ENV = "CUTOUT_CACHE_SCOPE"
+CACHE_SCOPES = ("global", "tenant")
 XDG_CACHE_HOME_ENV = "XDG_CACHE_HOME"
 # Set by the Lambda runtime, by SAM's local emulator, and by Powertools' own switch.
 TASK_ROOT_ENV = "LAMBDA_TASK_ROOT"
@@ -117,6 +119,24 @@ def _session_profile(env: Mapping[str, str]) -> str | None:
             f"{SESSION_PROFILE_ENV} must be one of {', '.join(SESSION_PROFILES)}, "
             f"got {env[SESSION_PROFILE_ENV]!r}"
         )
+    return raw
+
+
+def _api_keys(env: Mapping[str, str]) -> frozenset[str]:
+    """The keys in CUTOUT_API_KEYS; set but naming none (`,`) is an error, not "no check"."""
+    raw = env.get(API_KEYS_ENV, "")
+    keys = frozenset(k.strip() for k in raw.split(",") if k.strip())
+    if raw.strip() and not keys:
+        raise ValueError(
+            f"{API_KEYS_ENV} is set but names no key; unset it to turn the key check off"
+        )
+    return keys
+
+
+def _cache_scope(env: Mapping[str, str]) -> str:
+    raw = env.get(CACHE_SCOPE_ENV, "").strip().lower() or CACHE_SCOPES[0]
+    if raw not in CACHE_SCOPES:
+        raise ValueError(f"{CACHE_SCOPE_ENV} must be one of {', '.join(CACHE_SCOPES)}")
     return raw
 
 
@@ -239,6 +259,7 @@ class Settings:
     presign_ttl_seconds: int = DEFAULT_PRESIGN_TTL_SECONDS
     time_budget_seconds: float = DEFAULT_TIME_BUDGET_SECONDS
     session_profile: str | None = None  # None: the tier's own (handler/core/tiers.py)
+    cache_scope: str = "global"  # "tenant": one tenant's results never answer another's
     warm_up: bool = False
 
     @classmethod
@@ -272,15 +293,14 @@ class Settings:
             media_bucket=env.get(MEDIA_BUCKET_ENV, "").strip(),
             input_prefix=env.get(INPUT_PREFIX_ENV, "").strip() or "uploads/",
             output_prefix=env.get(OUTPUT_PREFIX_ENV, "").strip() or "cutouts/",
-            api_keys=frozenset(
-                k.strip() for k in env.get(API_KEYS_ENV, "").split(",") if k.strip()
-            ),
+            api_keys=_api_keys(env),
             inline_limit_bytes=_positive_int(
                 env, INLINE_LIMIT_ENV, DEFAULT_INLINE_LIMIT_BYTES if in_lambda else 0
             ),
             presign_ttl_seconds=_positive_int(env, PRESIGN_TTL_ENV, DEFAULT_PRESIGN_TTL_SECONDS),
             time_budget_seconds=_positive_float(env, TIME_BUDGET_ENV, DEFAULT_TIME_BUDGET_SECONDS),
             session_profile=session_profile,
+            cache_scope=_cache_scope(env),
             warm_up=_warm_up(env),
         )
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import io
 import json
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +81,13 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def run_in_own_loop(work: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine in a fresh event loop and close it, leaving the thread's loop alone
+    (asyncio.run would unset it, and Mangum's get_event_loop() then fails in later tests)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(work)
+    finally:
+        loop.close()

@@ -1,4 +1,5 @@
-"""The S3 upload trigger: uploads/<path>.<ext> in a bucket becomes cutouts/<path>.png there."""
+"""The S3 upload trigger: uploads/<path>.<ext> in a bucket becomes cutouts/<path>.<ext>.png there
+(handler/aws/s3_keys.py has the mapping), each record inside its share of the invocation's time."""
 
 from __future__ import annotations
 
@@ -14,24 +15,44 @@ from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from handler.aws.s3_keys import decode_event_key, failure_key, result_id_for, result_key
+from handler.aws.s3_keys import (
+    MAX_KEY_BYTES,
+    decode_event_key,
+    failure_key,
+    fits_in_s3,
+    result_id_for,
+    result_key,
+)
 from handler.core.options import RemoveOptions
 from handler.errors import (
     CutoutError,
+    KeyTooLongError,
     PayloadTooLargeError,
+    ProcessingTimeoutError,
     SourceMissingError,
     StorageUnavailableError,
 )
+from handler.serving.deadline import Deadline, run_before
 from handler.serving.service import CutoutService, Outcome
 
 # A child of the Powertools "cutout" logger: same JSON format, no Powertools import here.
 logger = logging.getLogger(f"cutout.{__name__}")
 
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+# Of the invocation's remaining time, kept back for writing the last failure record and answering.
+TRIGGER_ANSWER_MARGIN_S = 2.0
+
+# A record is given at least this long: less than what a small image needs is no time at all.
+MIN_RECORD_S = 1.0
 
 
 class TransientTriggerError(Exception):
-    """S3 or capacity trouble: the record should be retried (SQS redelivers it, then the DLQ)."""
+    """S3, capacity or time trouble: the record should be retried (SQS redelivers it, then the
+    DLQ); `error` says which, for the metrics (S3 when not given)."""
+
+    def __init__(self, message: str, error: CutoutError | None = None) -> None:
+        super().__init__(message)
+        self.error = error or StorageUnavailableError(message)
 
 
 @dataclass(frozen=True)
@@ -82,6 +103,56 @@ def objects_in(s3_event: dict[str, Any]) -> Iterator[ObjectRef]:
             )
 
 
+@dataclass(frozen=True)
+class RecordTime:
+    """One record's deadline (its share of the time) and the invocation's."""
+
+    own: Deadline
+    invocation: Deadline
+
+    @property
+    def shared(self) -> bool:
+        """Whether the record had less than all the time left (others were still to come)."""
+        return self.own.at < self.invocation.at
+
+
+@dataclass
+class BatchClock:
+    """The invocation's time, shared out among the records still to process.
+
+    Each record may run for an equal share of what is left (at least 1 s, the time any image
+    needs), so one that overruns (a decoding bomb) cannot take the time of the records after it.
+    A record stopped at its share is retried when it had less than the whole invocation (it may
+    finish alone), and is a permanent `processing_timeout` when it had all of it (it never
+    will). Without a Lambda context there is no deadline and records run to the end.
+    """
+
+    deadline: Deadline | None = None
+    records_left: int = 1
+
+    @classmethod
+    def for_invocation(cls, context: Any, records: int) -> BatchClock:
+        return cls(Deadline.of_invocation(context, TRIGGER_ANSWER_MARGIN_S), max(records, 1))
+
+    def next_share(self) -> RecordTime | None:
+        """The next record's time, from now; None without a deadline."""
+        if self.deadline is None:
+            return None
+        left = self.deadline.remaining_s()
+        # At least what any image needs: many small records must not each get too little.
+        share = min(left, max(left / self.records_left, MIN_RECORD_S))
+        self.records_left = max(self.records_left - 1, 1)
+        own = self.deadline if share >= left else Deadline.after(share)
+        return RecordTime(own=own, invocation=self.deadline)
+
+
+def _enough_left(ref: ObjectRef, deadline: Deadline) -> None:
+    """Retry (never write off) a record that has less time than any image needs."""
+    if deadline.remaining_s() < MIN_RECORD_S:
+        error = ProcessingTimeoutError("too little of the invocation was left to process it")
+        raise TransientTriggerError(f"{ref.key}: {error.message}", error)
+
+
 def _ms_since(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
 
@@ -115,6 +186,7 @@ class S3Trigger:
         output_prefix: str,
         model: str | None = None,
         on_result: Callable[[TriggerResult], None] | None = None,
+        in_worker: Callable[[Callable[..., Outcome]], Callable[..., Outcome]] = lambda f: f,
     ) -> None:
         self.service = service
         # Per deployment (CUTOUT_TRIGGER_MODEL): checked now, so a wrong name fails at init.
@@ -123,30 +195,37 @@ class S3Trigger:
         self.input_prefix = input_prefix
         self.output_prefix = output_prefix
         self.on_result = on_result or (lambda result: None)
+        # Wraps the work handed to a record's worker thread (to carry the X-Ray trace there).
+        self.in_worker = in_worker
 
-    def process(self, ref: ObjectRef) -> TriggerResult:
+    def process(self, ref: ObjectRef, clock: BatchClock | None = None) -> TriggerResult:
         """Handle one object; permanent failures are recorded, transient ones raise."""
         started = time.perf_counter()
         try:
-            result = self._process(ref)
+            result = self._process(ref, (clock or BatchClock()).next_share())
         except TransientTriggerError as exc:
-            error = StorageUnavailableError(str(exc))
             self.on_result(
-                TriggerResult("retry", ref.key, error=error, total_ms=_ms_since(started))
+                TriggerResult("retry", ref.key, error=exc.error, total_ms=_ms_since(started))
             )
             raise
         result = replace(result, total_ms=_ms_since(started))
         self.on_result(result)
         return result
 
-    def _process(self, ref: ObjectRef) -> TriggerResult:
+    def _process(self, ref: ObjectRef, time_s: RecordTime | None) -> TriggerResult:
         result_id = result_id_for(ref.key, self.input_prefix, self.output_prefix)
         if result_id is None:
             return TriggerResult("skipped", ref.key)
+        if time_s is not None:
+            _enough_left(ref, time_s.invocation)
         client = self.client_factory()
         out_key = result_key(result_id, self.output_prefix)
         tier = self.service.tier
         try:
+            if not fits_in_s3(out_key):
+                raise KeyTooLongError(
+                    f"the result key would be over S3's {MAX_KEY_BYTES} bytes; use a shorter key"
+                )
             with s3_errors("head", ref.key):
                 head = client.head_object(Bucket=ref.bucket, Key=ref.key)
             size = int(head.get("ContentLength", 0))
@@ -162,7 +241,11 @@ class S3Trigger:
                 response = client.get_object(Bucket=ref.bucket, Key=ref.key, IfMatch=head["ETag"])
                 with response["Body"] as body:
                     data = body.read()
-            outcome = self.service.remove(data, RemoveOptions(), model=self.model_name)
+            outcome = self._remove(ref, data, time_s)
+        except ProcessingTimeoutError as exc:
+            if time_s is not None and time_s.shared:
+                raise TransientTriggerError(f"{ref.key}: over its share of the time", exc) from exc
+            return replace(self._fail(client, ref, result_id, exc), model=self.model_name)
         except CutoutError as exc:
             if exc.status >= 500:
                 raise TransientTriggerError(f"{ref.key}: {exc.code}") from exc
@@ -191,6 +274,23 @@ class S3Trigger:
             model=self.model_name,
         )
 
+    def _remove(self, ref: ObjectRef, data: bytes, time_s: RecordTime | None) -> Outcome:
+        """The service's answer, stopped at this record's deadline when there is one.
+
+        Refused up front (413) is only what could not finish in all the time left.
+        """
+        if time_s is None:
+            return self.service.remove(data, RemoveOptions(), model=self.model_name)
+        _enough_left(ref, time_s.invocation)
+        return run_before(
+            time_s.own.remaining_s(),
+            self.in_worker(self.service.remove),
+            data,
+            RemoveOptions(),
+            model=self.model_name,
+            time_budget_s=time_s.invocation.remaining_s(),
+        )
+
     def _already_done(self, client: Any, bucket: str, out_key: str, source_etag: str) -> bool:
         """A redelivered event for an object whose result this model already wrote."""
         try:
@@ -211,28 +311,38 @@ class S3Trigger:
     def _fail(
         self, client: Any, ref: ObjectRef, result_id: str, error: CutoutError
     ) -> TriggerResult:
-        """Record a permanent failure next to where the result would be; never retried."""
+        """Record a permanent failure next to where the result would be, and remove an earlier
+        upload's result there (it is stale now); never retried."""
         record = {"error": {"code": error.code, "message": error.message}, "source_key": ref.key}
+        key = failure_key(result_id, self.output_prefix)
+        out_key = result_key(result_id, self.output_prefix)
         try:
-            client.put_object(
-                Bucket=ref.bucket,
-                Key=failure_key(result_id, self.output_prefix),
-                Body=json.dumps(record).encode(),
-                ContentType="application/json",
-            )
+            if fits_in_s3(out_key):
+                client.delete_object(Bucket=ref.bucket, Key=out_key)
+            if fits_in_s3(key):
+                client.put_object(
+                    Bucket=ref.bucket,
+                    Key=key,
+                    Body=json.dumps(record).encode(),
+                    ContentType="application/json",
+                )
+            else:  # nowhere to record it: this log line is the record
+                logger.warning("permanent failure, key too long to record: %s", error.code)
         except (ClientError, BotoCoreError) as exc:
             raise TransientTriggerError(
                 f"record failure for {ref.key}: {type(exc).__name__}"
             ) from exc
         return TriggerResult("failed", ref.key, error=error)
 
-    def handle_s3_event(self, event: dict[str, Any]) -> dict[str, Any]:
+    def handle_s3_event(
+        self, event: dict[str, Any], clock: BatchClock | None = None
+    ) -> dict[str, Any]:
         """A direct S3 notification: process every record, then raise if any must be retried."""
         results: list[dict[str, str]] = []
         retry: list[str] = []
         for ref in objects_in(event):
             try:
-                results.append(self.process(ref).as_dict())
+                results.append(self.process(ref, clock).as_dict())
             except TransientTriggerError as exc:
                 logger.warning("transient failure, will retry: %s", exc)
                 retry.append(ref.key)
@@ -240,7 +350,7 @@ class S3Trigger:
             raise TransientTriggerError(f"{len(retry)} object(s) must be retried")
         return {"results": results}
 
-    def handle_sqs_message(self, body: str) -> list[TriggerResult]:
+    def handle_sqs_message(self, body: str, clock: BatchClock | None = None) -> list[TriggerResult]:
         """One SQS message: an S3 notification as JSON (S3's TestEvent yields nothing)."""
         try:
             s3_event = json.loads(body)
@@ -249,4 +359,4 @@ class S3Trigger:
             return []
         if not isinstance(s3_event, dict):
             return []
-        return [self.process(ref) for ref in objects_in(s3_event)]
+        return [self.process(ref, clock) for ref in objects_in(s3_event)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import Message
 
 from handler import __version__
@@ -23,12 +25,14 @@ from handler.aws.observability import (
 )
 from handler.core.options import RemoveOptions
 from handler.errors import (
+    ClientGoneError,
     CutoutError,
     InvalidOptionError,
     MalformedBodyError,
     MissingFileError,
     OverloadedError,
     PayloadTooLargeError,
+    RequestTimeoutError,
     ResultTooLargeError,
     StorageUnavailableError,
     UploadsDisabledError,
@@ -44,6 +48,7 @@ from handler.http.openapi import (
     offline_docs_available,
     typed_openapi,
 )
+from handler.serving.budget import Holding
 from handler.serving.deadline import run_within, time_budget_s
 from handler.serving.service import CutoutService, Outcome
 from handler.settings import Settings
@@ -157,22 +162,71 @@ def server_timing(timings_ms: dict[str, float]) -> str:
     return ", ".join(f"{stage};dur={ms:.1f}" for stage, ms in timings_ms.items())
 
 
-async def read_capped_body(request: Request, cap: int) -> bytes:
-    """The raw body, refused from Content-Length (or while streaming) once it passes the cap."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:
-        raise PayloadTooLargeError(f"the upload is {declared} bytes; the cap is {cap} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > cap:
-            raise PayloadTooLargeError(f"the upload is over the cap of {cap} bytes")
-    return bytes(body)
+# A body that stops arriving for this long, or takes longer than this in all, is cut off (408):
+# a client dribbling bytes must not hold a connection and its memory reservation indefinitely.
+BODY_IDLE_TIMEOUT_S = 10.0
+BODY_TIMEOUT_S = 60.0
+# The body is held twice at one moment (its pieces, then joined): reserve both.
+BODY_COPIES = 2
 
 
-async def image_from_request(request: Request, cap: int) -> bytes:
+def declared_length(request: Request) -> int | None:
+    """Content-Length as a number, None when absent; 400 when it is not a whole number."""
+    raw = request.headers.get("content-length")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if not (raw.isascii() and raw.isdigit()):
+        raise MalformedBodyError("Content-Length is not a whole number of bytes")
+    digits = raw.lstrip("0")
+    if len(digits) > 18:  # no int() of thousands of digits (Python refuses past 4,300)
+        raise PayloadTooLargeError("the declared upload is far over the byte cap")
+    return int(digits or "0")
+
+
+async def read_capped_body(request: Request, cap: int, holding: Holding) -> bytes:
+    """The raw body, refused from Content-Length (or while streaming) once it passes the cap.
+
+    What it holds is reserved in the memory budget before it is read (from Content-Length, or
+    piece by piece for a chunked body), so bodies in flight cannot add up past the tier: over
+    the budget the answer is 503 with Retry-After. A client that stops sending gets 408; one
+    that goes away is logged at info level, not as our fault.
+    """
+    declared = declared_length(request)
+    if declared is not None:
+        if declared > cap:
+            raise PayloadTooLargeError(f"the upload is {declared} bytes; the cap is {cap} bytes")
+        holding.grow(BODY_COPIES * declared)
+    pieces: list[bytes] = []
+    size = 0
+    stream = request.stream()
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(anext(stream), BODY_IDLE_TIMEOUT_S)
+                except StopAsyncIteration:
+                    break
+                size += len(chunk)
+                if size > cap:
+                    raise PayloadTooLargeError(f"the upload is over the cap of {cap} bytes")
+                if declared is None:
+                    holding.grow(BODY_COPIES * len(chunk))
+                pieces.append(chunk)
+    except TimeoutError:
+        raise RequestTimeoutError(
+            f"the body did not arrive in time (at most {BODY_IDLE_TIMEOUT_S:.0f} s between "
+            f"pieces, {BODY_TIMEOUT_S:.0f} s in all)"
+        ) from None
+    except ClientDisconnect:
+        logger.info("the client went away during the upload (%d bytes read)", size)
+        raise ClientGoneError("the client disconnected during the upload") from None
+    return b"".join(pieces)
+
+
+async def image_from_request(request: Request, cap: int, holding: Holding) -> bytes:
     """The image bytes: the whole body, or the multipart field `file`."""
-    body = await read_capped_body(request, cap)
+    body = await read_capped_body(request, cap, holding)
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         return body
 
@@ -275,6 +329,9 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
         dependencies=[Depends(identify)],
         docs_url=None if offline_docs else DOCS_URL,
         redoc_url=None if offline_docs else REDOC_URL,
+        # No redirect to the slash-less path: its Location would come from the Host header, and
+        # it would answer before the API-key check. /v1/remove/ is a 404 like any unknown path.
+        redirect_slashes=False,
     )
     app.openapi = typed_openapi(app, list(service.models))  # type: ignore[method-assign]
     if offline_docs:
@@ -285,6 +342,8 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
         headers = {}
         if isinstance(exc, OverloadedError):
             headers["Retry-After"] = str(exc.retry_after_s)
+        if isinstance(exc, RequestTimeoutError):
+            headers["Connection"] = "close"  # the rest of its body is not worth waiting for
         if exc.status >= 500:
             logger.error("request failed: %s: %s", exc.code, exc.message)
         return JSONResponse(error_body(exc.code, exc.message), exc.status, headers=headers)
@@ -317,6 +376,11 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
         response.headers.update(SECURITY_HEADERS)
         return response
 
+    @app.head("/healthz", include_in_schema=False)
+    async def healthz_head() -> Response:
+        """Liveness for probes that only look at the status (HEAD)."""
+        return Response(status_code=200, media_type="application/json")
+
     @app.get("/healthz", response_model=Health, responses=error_responses(500))
     async def healthz() -> dict[str, Any]:
         """Liveness, the models loaded (the default first) and this tier's limits."""
@@ -348,6 +412,7 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
     ) -> Response:
         """Remove the background of the image in the body (raw bytes or multipart `file`)."""
         record = RequestRecord(entry="api", tenant=tenant_of(request))
+        holding = Holding(service.budget)
         try:
             refuse_unknown_options(request)
             options = RemoveOptions.parse(
@@ -355,15 +420,24 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
             )
             chosen = service.model_for(model).name
             record.model = chosen
-            data = await image_from_request(request, service.tier.max_input_bytes)
+            data = await image_from_request(request, service.tier.max_input_bytes, holding)
             record.input_bytes = len(data)
-            etag = service.key_for(data, options, chosen).etag
+            scope = tenant_of(request) if settings.cache_scope == "tenant" else ""
+            etag = service.key_for(data, options, chosen, scope).etag
             if etag_matches(request.headers.get("if-none-match", ""), etag):
+                await run_in_threadpool(service.admit, data, options)  # no 304 for garbage
                 return Response(status_code=304, headers={"ETag": etag})
+            holding.release()  # from here the service's own reservation counts the body
             budget = time_budget_s(settings.time_budget_seconds, request.scope)
             remove = in_current_trace(service.remove)
             outcome = await run_within(
-                budget, remove, data, options, model=chosen, time_budget_s=budget
+                budget,
+                remove,
+                data,
+                options,
+                model=chosen,
+                time_budget_s=budget,
+                cache_scope=scope,
             )
             record_outcome(record, outcome)
             if settings.inline_limit_bytes and len(outcome.data) > settings.inline_limit_bytes:
@@ -373,6 +447,7 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
             record_failure(record, exc)
             raise
         finally:
+            holding.release()
             if "aws.event" not in request.scope:  # in Lambda, the handler's decorator flushes
                 flush_local_metrics()
 

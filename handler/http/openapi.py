@@ -35,6 +35,7 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         "empty_body": "the request has no body",
         "malformed_body": "the multipart body could not be parsed",
         "missing_file": "the multipart body has no field named `file`",
+        "malformed_request": "`cutout serve`: HTTP framing that cannot be parsed",
     },
     401: {
         "unauthorized": "CUTOUT_API_KEYS is set and x-api-key is missing or not accepted",
@@ -43,6 +44,9 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         "not_found": "no such route or result",
         "uploads_disabled": "uploads and results need CUTOUT_MEDIA_BUCKET",
         "result_not_ready": "the S3 trigger has not written the result yet (Retry-After)",
+    },
+    408: {
+        "request_timeout": "`cutout serve`: the header or the body arrived too slowly",
     },
     413: {
         "payload_too_large": "the body is over the tier's byte cap",

@@ -26,17 +26,41 @@ class MemoryBudget:
     def in_use(self) -> int:
         return self._in_use
 
-    @contextmanager
-    def reserve(self, estimate_bytes: int) -> Iterator[None]:
+    def take(self, nbytes: int) -> None:
+        """Reserve nbytes now, or raise OverloadedError (503 with Retry-After)."""
         with self._lock:
-            if self._in_use and self._in_use + estimate_bytes > self.capacity_bytes:
+            if self._in_use and self._in_use + nbytes > self.capacity_bytes:
                 raise OverloadedError(
                     "the server is busy with other images; retry shortly",
                     retry_after_s=self.retry_after_s,
                 )
-            self._in_use += estimate_bytes
+            self._in_use += nbytes
+
+    def give_back(self, nbytes: int) -> None:
+        with self._lock:
+            self._in_use -= nbytes
+
+    @contextmanager
+    def reserve(self, estimate_bytes: int) -> Iterator[None]:
+        self.take(estimate_bytes)
         try:
             yield
         finally:
-            with self._lock:
-                self._in_use -= estimate_bytes
+            self.give_back(estimate_bytes)
+
+
+class Holding:
+    """Bytes taken from a budget a piece at a time (a request body as it arrives), given back
+    all at once."""
+
+    def __init__(self, budget: MemoryBudget) -> None:
+        self.budget = budget
+        self.nbytes = 0
+
+    def grow(self, nbytes: int) -> None:
+        self.budget.take(nbytes)
+        self.nbytes += nbytes
+
+    def release(self) -> None:
+        self.budget.give_back(self.nbytes)
+        self.nbytes = 0

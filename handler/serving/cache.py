@@ -12,23 +12,31 @@ from pathlib import Path
 from typing import Protocol
 
 from handler.core.options import RemoveOptions
+from handler.core.pipeline import PIPELINE_VERSION
 
 
 @dataclass(frozen=True)
 class CacheKey:
-    """sha256 of the input + model id + canonical options; equal requests share a key."""
+    """sha256 of the input + model id + canonical options + pipeline version, and the tenant
+    when the cache is scoped per tenant; equal requests share a key."""
 
     source_sha256: str
     model_id: str
     options: str
+    pipeline: str = PIPELINE_VERSION
+    scope: str = ""  # empty: one cache for everyone (CUTOUT_CACHE_SCOPE=global)
 
     @classmethod
-    def for_request(cls, data: bytes, model_id: str, options: RemoveOptions) -> CacheKey:
-        return cls(hashlib.sha256(data).hexdigest(), model_id, options.canonical())
+    def for_request(
+        cls, data: bytes, model_id: str, options: RemoveOptions, scope: str = ""
+    ) -> CacheKey:
+        return cls(hashlib.sha256(data).hexdigest(), model_id, options.canonical(), scope=scope)
 
     @property
     def digest(self) -> str:
-        text = f"{self.source_sha256}|{self.model_id}|{self.options}"
+        text = f"{self.source_sha256}|{self.model_id}|{self.options}|{self.pipeline}"
+        if self.scope:
+            text += f"|{self.scope}"
         return hashlib.sha256(text.encode()).hexdigest()
 
     @property

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -107,3 +109,53 @@ async def run_within(budget_s: float, func: Callable[..., T], *args: Any, **kwar
             "retry later or send a smaller image",
             retry_after_s=TIMEOUT_RETRY_AFTER_S,
         ) from None
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A moment on the monotonic clock by which work must be answered."""
+
+    at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(time.monotonic() + seconds)
+
+    @classmethod
+    def of_invocation(cls, context: Any, margin_s: float) -> Deadline | None:
+        """The Lambda invocation's end less a margin for answering; None without a context."""
+        remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+        if not callable(remaining_ms):
+            return None
+        return cls.after(remaining_ms() / 1000.0 - margin_s)
+
+    def remaining_s(self) -> float:
+        return max(0.0, self.at - time.monotonic())
+
+
+def run_before(seconds: float, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """func(*args, **kwargs) in a daemon thread; past `seconds`, ProcessingTimeoutError.
+
+    The synchronous twin of run_within, for the S3 trigger: the overrunning thread is abandoned
+    as there (it holds its memory reservation until it ends), and being a daemon it never keeps
+    the process from exiting.
+    """
+    outcome: list[Any] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            outcome.append(func(*args, **kwargs))
+        except BaseException as exc:  # handed to the caller's thread below
+            failure.append(exc)
+
+    worker = threading.Thread(target=work, name="cutout-record", daemon=True)
+    worker.start()
+    worker.join(max(seconds, 0.0))
+    if worker.is_alive():
+        raise ProcessingTimeoutError(
+            f"the image was not finished within the {seconds:.0f} s it had", retry_after_s=0
+        )
+    if failure:
+        raise failure[0]
+    return outcome[0]  # type: ignore[no-any-return]

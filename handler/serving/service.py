@@ -116,8 +116,19 @@ class CutoutService:
             )
         return found
 
-    def key_for(self, data: bytes, options: RemoveOptions, model: str | None = None) -> CacheKey:
-        return CacheKey.for_request(data, self.model_for(model).model_id, options)
+    def key_for(
+        self,
+        data: bytes,
+        options: RemoveOptions,
+        model: str | None = None,
+        cache_scope: str = "",
+    ) -> CacheKey:
+        model_id = self.model_for(model).model_id
+        return CacheKey.for_request(data, model_id, options, scope=cache_scope)
+
+    def admit(self, data: bytes, options: RemoveOptions) -> ImageHeader:
+        """The image's header when this service would take it; else the 4xx, from the header."""
+        return admit(data, self.tier, output=options.format)
 
     def with_cache(self, cache: ResultCache) -> CutoutService:
         """The same models, tier, budget and threads around another cache (the CLI's
@@ -140,17 +151,19 @@ class CutoutService:
         *,
         model: str | None = None,
         time_budget_s: float | None = None,
+        cache_scope: str = "",
     ) -> Outcome:
         """Answer one image with a loaded model (default: the first): from the cache when
         possible, else by running the pipeline.
 
         With a time budget (the API's), an image that could not finish inside it is refused
-        before any work, instead of timing out half done.
+        before any work, instead of timing out half done. A cache scope (a tenant) keeps its
+        results apart from everyone else's.
         """
         started = time.perf_counter()
         chosen = self.model_for(model)
         header = admit(data, self.tier, output=options.format)
-        key = CacheKey.for_request(data, chosen.model_id, options)
+        key = CacheKey.for_request(data, chosen.model_id, options, scope=cache_scope)
         cached, cache_error = self._lookup(key)
         if cached is not None:
             return Outcome(

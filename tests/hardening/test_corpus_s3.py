@@ -1,5 +1,5 @@
 """The corpus through handler.app.s3_handler against moto's S3: a valid upload becomes
-cutouts/<path>.png; anything else writes no result, records its failure and is not retried."""
+cutouts/<path>.<ext>.png; anything else writes no result, records its failure and is not retried."""
 
 from __future__ import annotations
 
@@ -45,7 +45,10 @@ def check_bucket(s3: Any, case: Case) -> None:
     """The result, or the failure record and no result."""
     listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="cutouts/").get("Contents", [])
     written = {item["Key"] for item in listed}
-    result, failure = f"cutouts/corpus/{case.name}.png", f"cutouts/corpus/{case.name}.error.json"
+    result, failure = (
+        f"cutouts/corpus/{case.name}.bin.png",
+        f"cutouts/corpus/{case.name}.bin.error.json",
+    )
     if case.valid:
         assert written == {result}
         out = s3.get_object(Bucket=BUCKET, Key=result)
@@ -82,5 +85,8 @@ def test_whole_corpus_as_one_sqs_batch_retries_nothing(
     results = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="cutouts/")["Contents"]}
     for case in UPLOADS:
         suffix = ".png" if case.valid else ".error.json"
-        assert f"cutouts/corpus/{case.name}{suffix}" in results
-        assert f"cutouts/corpus/{case.name}{'.error.json' if case.valid else '.png'}" not in results
+        assert f"cutouts/corpus/{case.name}.bin{suffix}" in results
+        assert (
+            f"cutouts/corpus/{case.name}.bin{'.error.json' if case.valid else '.png'}"
+            not in results
+        )

@@ -42,21 +42,26 @@ def test_a_spent_memory_budget_sheds_with_503_and_retry_after(
     assert client.post("/v1/remove", content=good_photo()).status_code == 200  # and recovers
 
 
-def test_serve_sets_uvicorn_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_runs_the_guarded_protocol_without_uvicorns_plain_503(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import uvicorn
 
+    from handler.http import server
     from tests.support import free_port
 
     seen: dict[str, Any] = {}
 
-    def run(server: uvicorn.Server, sockets: Any = None) -> None:
-        seen.update(config=server.config, sockets=sockets)
+    def run(self: uvicorn.Server, sockets: Any = None) -> None:
+        seen.update(config=self.config, sockets=sockets)
 
     monkeypatch.setattr(uvicorn.Server, "run", run)
     cli.run_serve(argparse.Namespace(host="127.0.0.1", port=free_port(), log_format="json"))
     config = seen["config"]
-    assert config.limit_concurrency == cli.SERVE_LIMIT_CONCURRENCY
-    assert config.backlog == cli.SERVE_BACKLOG
+    assert config.http is server.GuardedH11Protocol
+    assert isinstance(config.app, server.InFlightLimit)
+    assert config.limit_concurrency is None  # its 503 is plain text: the app limits instead
+    assert config.backlog == server.BACKLOG
     assert config.host == "127.0.0.1"
     [listener] = seen["sockets"]  # bound before the ready line, handed to uvicorn
     listener.close()

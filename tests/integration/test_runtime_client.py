@@ -177,7 +177,7 @@ def test_trigger_answers_an_sqs_batch_with_batch_item_failures(
     assert invocation.error is None, (invocation.error, result.stdout[-2000:])
     failed = batch["Records"][1]["messageId"]
     assert invocation.response == {"batchItemFailures": [{"itemIdentifier": failed}]}
-    out = s3.get_object(Bucket=bucket, Key="cutouts/shoe.png")
+    out = s3.get_object(Bucket=bucket, Key="cutouts/shoe.jpg.png")
     assert decode_image(out["Body"].read()).size == (90, 60)
     (init,) = messages(result, "init done")
     assert init["entry"] == "s3"

@@ -146,7 +146,7 @@ def test_failed_upload_result_carries_the_reason(
 
     s3.put_object(Bucket="media", Key="uploads/doc.jpg", Body=b"%PDF-1.7 not an image")
     s3_handler(s3_event_for("media", "uploads/doc.jpg"), lambda_context)
-    response = media_client.get("/v1/results/doc")
+    response = media_client.get("/v1/results/doc.jpg")
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "unsupported_format"
 

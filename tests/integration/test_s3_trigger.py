@@ -46,7 +46,7 @@ def test_upload_becomes_a_png_cutout_with_metadata(
     s3.put_object(Bucket=BUCKET, Key="uploads/shoes/red.jpg", Body=data)
     result = s3_handler(s3_event_for(BUCKET, "uploads/shoes/red.jpg"), lambda_context)
     assert result["results"][0]["status"] == "written"
-    out = s3.get_object(Bucket=BUCKET, Key="cutouts/shoes/red.png")
+    out = s3.get_object(Bucket=BUCKET, Key="cutouts/shoes/red.jpg.png")
     assert out["ContentType"] == "image/png"
     assert out["Metadata"]["source-key"] == "uploads/shoes/red.jpg"
     assert (
@@ -65,7 +65,7 @@ def test_key_with_spaces_plus_and_unicode(
     event = s3_event_for(BUCKET, key)
     assert event["Records"][0]["s3"]["object"]["key"] == "uploads/red+shoe%2Bblue+%C3%BC.png"
     s3_handler(event, lambda_context)
-    assert "cutouts/red shoe+blue ü.png" in keys(s3)
+    assert "cutouts/red shoe+blue ü.png.png" in keys(s3)
 
 
 @pytest.mark.parametrize("key", ["cutouts/already.png", "elsewhere/photo.jpg", "uploads/"])
@@ -91,11 +91,11 @@ def test_redelivery_is_idempotent(
     s3.put_object(Bucket=BUCKET, Key="uploads/a.jpg", Body=encode_image(photo(30, 30), "JPEG"))
     event = s3_event_for(BUCKET, "uploads/a.jpg")
     first = s3_handler(event, lambda_context)["results"][0]
-    written = s3.head_object(Bucket=BUCKET, Key="cutouts/a.png")
+    written = s3.head_object(Bucket=BUCKET, Key="cutouts/a.jpg.png")
     second = s3_handler(event, lambda_context)["results"][0]
     assert (first["status"], second["status"]) == ("written", "unchanged")
     assert session.calls == 1
-    assert s3.head_object(Bucket=BUCKET, Key="cutouts/a.png")["ETag"] == written["ETag"]
+    assert s3.head_object(Bucket=BUCKET, Key="cutouts/a.jpg.png")["ETag"] == written["ETag"]
 
 
 def test_object_over_the_byte_cap_is_refused_before_download(
@@ -117,7 +117,7 @@ def test_object_over_the_byte_cap_is_refused_before_download(
         "reason": "payload_too_large",
     }
     assert "uploads/big.png" not in calls
-    assert failure_record(s3, "cutouts/big.error.json")["error"]["code"] == "payload_too_large"
+    assert failure_record(s3, "cutouts/big.png.error.json")["error"]["code"] == "payload_too_large"
 
 
 def test_sqs_batch_one_bad_record_never_fails_the_others(
@@ -135,10 +135,12 @@ def test_sqs_batch_one_bad_record_never_fails_the_others(
     # Permanent failures are recorded, not retried: nothing goes back to the queue.
     assert response == {"batchItemFailures": []}
     assert decode_image(
-        s3.get_object(Bucket=BUCKET, Key="cutouts/good.png")["Body"].read()
+        s3.get_object(Bucket=BUCKET, Key="cutouts/good.jpg.png")["Body"].read()
     ).size == (50, 40)
-    assert failure_record(s3, "cutouts/notes.error.json")["error"]["code"] == "unsupported_format"
-    assert failure_record(s3, "cutouts/missing.error.json")["error"]["code"] == "source_missing"
+    assert (
+        failure_record(s3, "cutouts/notes.jpg.error.json")["error"]["code"] == "unsupported_format"
+    )
+    assert failure_record(s3, "cutouts/missing.jpg.error.json")["error"]["code"] == "source_missing"
 
 
 def test_s3_down_reports_every_record_for_retry(
@@ -212,12 +214,14 @@ def test_the_trigger_draws_with_its_deployments_model_and_redraws_after_a_change
     event = s3_event_for(BUCKET, "uploads/m.jpg")
     first = trigger("u2net").handle_s3_event(event)["results"][0]
     assert first["status"] == "written" and session.calls == 1
-    assert s3.head_object(Bucket=BUCKET, Key="cutouts/m.png")["Metadata"]["model"] == "u2net-test"
+    assert (
+        s3.head_object(Bucket=BUCKET, Key="cutouts/m.jpg.png")["Metadata"]["model"] == "u2net-test"
+    )
     again = trigger("u2net").handle_s3_event(event)["results"][0]
     assert again["status"] == "unchanged"
     switched = trigger(None).handle_s3_event(event)["results"][0]  # the default: u2netp
     assert switched["status"] == "written"
-    head = s3.head_object(Bucket=BUCKET, Key="cutouts/m.png")
+    head = s3.head_object(Bucket=BUCKET, Key="cutouts/m.jpg.png")
     assert head["Metadata"]["model"] == model.model_id
     with pytest.raises(ModelNotLoadedError, match="u2netp, u2net"):
         trigger("u2netq")
