@@ -26,6 +26,7 @@ from handler.aws.observability import (
 )
 from handler.aws.s3_client import s3_client
 from handler.aws.s3_trigger import S3Trigger, TriggerResult
+from handler.core.options import RemoveOptions
 from handler.http.api import create_app
 
 app = create_app(runtime.service, runtime.settings)
@@ -36,6 +37,7 @@ trigger = S3Trigger(
     input_prefix=runtime.settings.input_prefix,
     output_prefix=runtime.settings.output_prefix,
     on_result=record_trigger_result,
+    options=RemoveOptions(edges=runtime.settings.trigger_edges),
 )
 record_cold_start(INIT_STARTED, time.perf_counter())
 

@@ -115,6 +115,7 @@ def run_remove(args: argparse.Namespace, service_factory: Callable[[], CutoutSer
         bg_color=args.bg_color,
         crop=args.crop,
         crop_margin=args.crop_margin,
+        edges=args.edges,
     )
     inputs = collect_inputs(args.inputs)
     batch = len(args.inputs) > 1 or any(Path(i).is_dir() for i in args.inputs)
@@ -270,6 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("--bg-color", metavar="RRGGBB[AA]", help="background colour")
     remove.add_argument("--crop", action="store_true", help="crop to the subject")
     remove.add_argument("--crop-margin", type=int, default=0, metavar="PX")
+    remove.add_argument(
+        "--edges",
+        choices=["soft", "sharp"],
+        help="soft (default): the model's mask; sharp: hard edges, as rembg's post_process_mask",
+    )
 
     serve = sub.add_parser("serve", help="run the HTTP API locally")
     serve.add_argument("--host", default="127.0.0.1")

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from handler.core.options import Edges
+
 # Environment variable names (the external contract in DESIGN.md).
 MEMORY_SIZE_ENV = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
 FUNCTION_NAME_ENV = "AWS_LAMBDA_FUNCTION_NAME"
@@ -23,6 +25,7 @@ PRESIGN_TTL_ENV = "CUTOUT_PRESIGN_TTL_SECONDS"
 TIME_BUDGET_ENV = "CUTOUT_TIME_BUDGET_SECONDS"
 SESSION_PROFILE_ENV = "CUTOUT_SESSION_PROFILE"
 SESSION_PROFILES = ("lean", "fast")
+TRIGGER_EDGES_ENV = "CUTOUT_TRIGGER_EDGES"
 XDG_CACHE_HOME_ENV = "XDG_CACHE_HOME"
 # Set by the Lambda runtime, by SAM's local emulator, and by Powertools' own switch.
 TASK_ROOT_ENV = "LAMBDA_TASK_ROOT"
@@ -85,6 +88,15 @@ def _session_profile(env: Mapping[str, str]) -> str | None:
     return raw
 
 
+def _trigger_edges(env: Mapping[str, str]) -> Edges:
+    raw = env.get(TRIGGER_EDGES_ENV, "").strip().lower()
+    try:
+        return Edges(raw) if raw else Edges.SOFT
+    except ValueError:
+        choices = ", ".join(e.value for e in Edges)
+        raise ValueError(f"{TRIGGER_EDGES_ENV} must be one of {choices}, got {raw!r}") from None
+
+
 def _default_model_path() -> Path:
     return CHECKOUT_MODEL_PATH if CHECKOUT_MODEL_PATH.is_file() else IMAGE_MODEL_PATH
 
@@ -127,6 +139,7 @@ class Settings:
     presign_ttl_seconds: int = DEFAULT_PRESIGN_TTL_SECONDS
     time_budget_seconds: float = DEFAULT_TIME_BUDGET_SECONDS
     session_profile: str | None = None  # None: the tier's own (handler/core/tiers.py)
+    trigger_edges: Edges = Edges.SOFT  # the S3 trigger's edges (its only request option)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -160,4 +173,5 @@ class Settings:
             presign_ttl_seconds=_positive_int(env, PRESIGN_TTL_ENV, DEFAULT_PRESIGN_TTL_SECONDS),
             time_budget_seconds=_positive_float(env, TIME_BUDGET_ENV, DEFAULT_TIME_BUDGET_SECONDS),
             session_profile=_session_profile(env),
+            trigger_edges=_trigger_edges(env),
         )

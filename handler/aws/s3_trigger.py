@@ -113,8 +113,10 @@ class S3Trigger:
         input_prefix: str,
         output_prefix: str,
         on_result: Callable[[TriggerResult], None] | None = None,
+        options: RemoveOptions | None = None,
     ) -> None:
         self.service = service
+        self.options = options or RemoveOptions()
         self.client_factory = client_factory
         self.input_prefix = input_prefix
         self.output_prefix = output_prefix
@@ -158,7 +160,7 @@ class S3Trigger:
                 response = client.get_object(Bucket=ref.bucket, Key=ref.key, IfMatch=head["ETag"])
                 with response["Body"] as body:
                     data = body.read()
-            outcome = self.service.remove(data, RemoveOptions())
+            outcome = self.service.remove(data, self.options)
         except CutoutError as exc:
             if exc.status >= 500:
                 raise TransientTriggerError(f"{ref.key}: {exc.code}") from exc
@@ -168,6 +170,7 @@ class S3Trigger:
             "source-sha256": hashlib.sha256(data).hexdigest(),
             "source-etag": source_etag,
             "model": self.service.model.model_id,
+            "edges": self.options.edges.value,
         }
         with s3_errors("put", out_key):
             client.put_object(

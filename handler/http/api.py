@@ -260,12 +260,20 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
         bg_color: str | None = Query(None, description="RRGGBB or RRGGBBAA background"),
         crop: str | None = Query(None, description="true: crop to the subject"),
         crop_margin: str | None = Query(None, description="pixels kept around the subject"),
+        edges: str | None = Query(
+            None, description="soft (default): the model's mask; sharp: rembg's hard edges"
+        ),
     ) -> Response:
         """Remove the background of the image in the body (raw bytes or multipart `file`)."""
         record = RequestRecord(entry="api", tenant=tenant_of(request))
         try:
             options = RemoveOptions.parse(
-                format=format, mask=mask, bg_color=bg_color, crop=crop, crop_margin=crop_margin
+                format=format,
+                mask=mask,
+                bg_color=bg_color,
+                crop=crop,
+                crop_margin=crop_margin,
+                edges=edges,
             )
             data = await image_from_request(request, service.tier.max_input_bytes)
             record.input_bytes = len(data)
