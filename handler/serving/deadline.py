@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from handler.core.options import OutputFormat
+from handler.core.options import Edges, OutputFormat
 from handler.errors import ProcessingTimeoutError
 
 T = TypeVar("T")
@@ -24,6 +24,10 @@ TIMEOUT_RETRY_AFTER_S = 5
 # plus 25 % (docs/hardening.md). Used to refuse up front what could not finish in time.
 SECONDS_PER_MEGAPIXEL = {OutputFormat.PNG: 0.15, OutputFormat.WEBP: 0.36, OutputFormat.JPEG: 0.06}
 FIXED_SECONDS = 1.0
+# What edges=sharp adds per megapixel in the worst case (a mask near the threshold everywhere,
+# so every column is computed): 0.15 s/MP measured on one core, plus 25 % (README, edges).
+# Real masks take ~0.02-0.05 s/MP: only the columns near an edge are computed.
+SHARP_SECONDS_PER_MEGAPIXEL = 0.19
 
 
 def time_budget_s(budget_s: float, scope: Mapping[str, Any]) -> float:
@@ -35,14 +39,19 @@ def time_budget_s(budget_s: float, scope: Mapping[str, Any]) -> float:
     return max(budget_s, 0.0)
 
 
-def estimated_seconds(megapixels: float, fmt: OutputFormat) -> float:
+def _per_megapixel(fmt: OutputFormat, edges: Edges) -> float:
+    sharp = SHARP_SECONDS_PER_MEGAPIXEL if edges is Edges.SHARP else 0.0
+    return SECONDS_PER_MEGAPIXEL[fmt] + sharp
+
+
+def estimated_seconds(megapixels: float, fmt: OutputFormat, edges: Edges = Edges.SOFT) -> float:
     """A generous estimate of how long one image takes, cache miss, on one core."""
-    return FIXED_SECONDS + SECONDS_PER_MEGAPIXEL[fmt] * megapixels
+    return FIXED_SECONDS + _per_megapixel(fmt, edges) * megapixels
 
 
-def max_megapixels_within(budget_s: float, fmt: OutputFormat) -> float:
+def max_megapixels_within(budget_s: float, fmt: OutputFormat, edges: Edges = Edges.SOFT) -> float:
     """The largest image whose estimate fits in the budget."""
-    return max(0.0, (budget_s - FIXED_SECONDS) / SECONDS_PER_MEGAPIXEL[fmt])
+    return max(0.0, (budget_s - FIXED_SECONDS) / _per_megapixel(fmt, edges))
 
 
 async def run_within(budget_s: float, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from mangum import Mangum
 
 from handler.aws.lambda_context import LocalLambdaContext
-from handler.core.options import OutputFormat, RemoveOptions
+from handler.core.options import Edges, OutputFormat, RemoveOptions
 from handler.errors import ImageTooLargeError
 from handler.http.api import create_app
 from handler.serving import service as service_module
@@ -91,6 +91,14 @@ def test_the_estimate_and_its_ceiling_agree(fmt: OutputFormat) -> None:
     ceiling = max_megapixels_within(DEFAULT_TIME_BUDGET_SECONDS, fmt)
     assert estimated_seconds(ceiling, fmt) == pytest.approx(DEFAULT_TIME_BUDGET_SECONDS)
     assert ceiling > 50  # the default budget covers ordinary photos in every format
+
+
+@pytest.mark.parametrize("fmt", list(OutputFormat))
+def test_sharp_edges_lower_the_ceiling_and_still_cover_ordinary_photos(fmt: OutputFormat) -> None:
+    soft = max_megapixels_within(DEFAULT_TIME_BUDGET_SECONDS, fmt)
+    sharp = max_megapixels_within(DEFAULT_TIME_BUDGET_SECONDS, fmt, Edges.SHARP)
+    assert estimated_seconds(sharp, fmt, Edges.SHARP) == pytest.approx(DEFAULT_TIME_BUDGET_SECONDS)
+    assert 40 < sharp < soft
 
 
 def test_work_that_cannot_finish_in_time_is_refused_before_decoding(

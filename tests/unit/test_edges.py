@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
+from handler.core import edges
 from handler.core.edges import HALO, RADIUS, gaussian_kernel, reflect_index, sharpen
 
 SIZES = [(1, 1), (1, 37), (37, 1), (5, 7), (61, 47), (128, 33), (40, 2 * HALO + 3)]
@@ -77,6 +78,15 @@ def test_sharpen_equals_the_reference(size: tuple[int, int], rows: int | None) -
     np.testing.assert_array_equal(np.asarray(ours), reference(np.asarray(mask)))
 
 
+def test_long_column_runs_are_cut_into_pieces_with_the_same_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mask = soft_mask((150, 20), seed=3)
+    monkeypatch.setattr(edges, "MAX_RUN", 7)
+    monkeypatch.setattr(edges, "MERGE_GAP", 1)
+    np.testing.assert_array_equal(np.asarray(sharpen(mask)), reference(np.asarray(mask)))
+
+
 def test_result_is_binary_and_removes_thin_strokes_and_speckles() -> None:
     mask = Image.new("L", (64, 64), 0)
     draw = ImageDraw.Draw(mask)
@@ -99,3 +109,21 @@ def test_threshold_is_at_127() -> None:
 
 def test_empty_image() -> None:
     assert sharpen(Image.new("L", (0, 5))).size == (0, 5)
+
+
+def test_working_memory_stays_a_strip_not_the_image() -> None:
+    """numpy's allocations (tracemalloc sees them) stay far below one float64 copy of the mask,
+    even where every column must be computed."""
+    import tracemalloc
+
+    width, height = 8000, 600
+    rng = np.random.default_rng(5)
+    mask = Image.fromarray(rng.integers(100, 156, (height, width), dtype=np.uint8))
+    tracemalloc.start()
+    try:
+        sharpen(mask)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    whole_image_float64 = 8 * width * height
+    assert peak < whole_image_float64 / 4, peak
