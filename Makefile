@@ -59,8 +59,11 @@ $(BENCH_STAMP): $(STAMP)
 
 # cutout against rembg 2.0.86 (which it installs into .bench/rembg-venv, never into .venv);
 # writes docs/bench/. BENCH_QUICK=1 for a short debugging run (written to .bench/quick/).
+# Then mask quality against ../shared/quality/ (skipped when absent) and the contact sheet.
 bench: setup $(BENCH_STAMP)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.quality
+	$(BIN)/python -m bench.contact_sheet
 
 # Longer fuzzing of admit + decode: Hypothesis with FUZZ_EXAMPLES fresh examples per property,
 # then atheris (coverage-guided, Pillow instrumented) for FUZZ_SECONDS when it installs here.
