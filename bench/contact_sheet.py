@@ -13,7 +13,7 @@ import io
 import sys
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from bench import envs, photos
 from bench.quality import EDGES, available_models, model_file
@@ -72,7 +72,7 @@ def cutouts(model_name: str, data: bytes) -> dict[str, Image.Image]:
 
 def sheet(models: list[str]) -> Image.Image:
     """The whole sheet: a label row, then one row per fixture."""
-    columns = ["photo", *(f"{m} {e}" for m in models for e in EDGES)]
+    columns = ["photo", *(f"{m}, {e} edges" for m in models for e in EDGES)]
     rows: list[list[Image.Image]] = []
     for image in photos.fixtures():
         data = image.path.read_bytes()
@@ -87,9 +87,10 @@ def sheet(models: list[str]) -> Image.Image:
     height = LABEL_HEIGHT + len(rows) * (CELL_HEIGHT + GAP) + GAP
     out = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(out)
+    font = ImageFont.load_default(size=14)
     left = GAP
     for label, column_width in zip(columns, widths, strict=True):
-        draw.text((left + 2, 5), label, fill="black")
+        draw.text((left + 2, 3), label, fill="black", font=font)
         left += column_width + GAP
     top = LABEL_HEIGHT
     for cells in rows:
