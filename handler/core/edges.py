@@ -3,7 +3,9 @@
 rembg 2.0.86 (`bg.py` `post_process`) sharpens a full-size uint8 mask in three steps:
 a grey opening with skimage's `disk(1)` (a 3x3 cross), scipy's `gaussian_filter(sigma=2)` on
 the float64 result, then 0 below 127 and 255 from there up. This module does the same with
-numpy alone (scipy and scikit-image together are ~100 MB of dependencies for ~60 lines):
+numpy alone: scipy and scikit-image take 175 MB installed (143 + 32, measured in rembg's
+environment) for what is here ~100 lines, and rembg's whole-image version, with its float64 copy
+of the mask, took 2.2 s on a 12 MP mask where this took 0.3 s (side by side, load ~14).
 
 - The opening is a minimum then a maximum over the cross. Both libraries' default boundary
   (`reflect`, half-sample symmetric) gives an outside neighbour the value of the edge pixel
