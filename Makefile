@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.bench-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: setup model serve test lint typecheck pytest bench clean deploy-lint layers requirements fuzz
+.PHONY: setup model serve test lint typecheck pytest bench bench-cold-start clean deploy-lint layers requirements fuzz
 
 setup: $(STAMP) model
 
@@ -62,8 +62,14 @@ $(BENCH_STAMP): $(STAMP)
 # Then mask quality against ../shared/quality/ (skipped when absent) and the contact sheet.
 bench: setup $(BENCH_STAMP)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.cold_start
 	$(BIN)/python -m bench.quality
 	$(BIN)/python -m bench.contact_sheet
+
+# The cold-start part alone (docs/bench/cold-start.md): fresh processes of cutout's API and S3
+# handlers and of rembg, by phase, side by side. BENCH_ROUNDS=N for more or fewer rounds (9).
+bench-cold-start: setup $(BENCH_STAMP)
+	$(BIN)/python -m bench.cold_start
 
 # Longer fuzzing of admit + decode: Hypothesis with FUZZ_EXAMPLES fresh examples per property,
 # then atheris (coverage-guided, Pillow instrumented) for FUZZ_SECONDS when it installs here.

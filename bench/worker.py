@@ -9,6 +9,9 @@ Modes:
   soak          N invocations over a list of images, RSS sampled after each one
   import        time the import of the tool (and, for rembg, making its u2netp session)
   first IMAGE   a Lambda-style cold start: import, session, one image, result written
+  coldstart ENTRY IMAGE   the same, timed by phase (bench/cold_start.py): cutout's `api`
+                (handler.app.lambda_handler, an API Gateway v1 event) or `s3` (handler.trigger
+                with an in-memory S3 behind a real boto3 client); rembg's `remove`
   versions      the tool's version and those of onnxruntime, numpy and Pillow
 
 Results are JSON on the original standard output; anything the tools print goes to stderr.
@@ -264,6 +267,93 @@ def first(tool_name: str, image: str, target: str, out: TextIO) -> None:
     reply(out, {"s": time.perf_counter() - t0})
 
 
+class MemoryS3:
+    """The S3 calls the trigger makes, answered from memory: a cold start without the network."""
+
+    def __init__(self, objects: dict[str, bytes]) -> None:
+        self.objects = objects
+
+    def head_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+        if Key not in self.objects:
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "404"}}, "HeadObject")
+        return {"ContentLength": len(self.objects[Key]), "ETag": '"bench"', "Metadata": {}}
+
+    def get_object(self, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
+        return {"Body": io.BytesIO(self.objects[Key])}
+
+    def put_object(self, Bucket: str, Key: str, Body: bytes, **_: Any) -> dict[str, Any]:
+        self.objects[Key] = Body
+        return {}
+
+    def delete_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+        self.objects.pop(Key, None)
+        return {}
+
+
+def s3_event(key: str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": "bench"}, "object": {"key": key, "size": 1}},
+            }
+        ]
+    }
+
+
+def coldstart(tool_name: str, entry: str, image: str, event_path: str, out: TextIO) -> None:
+    """A fresh process's cold start by phase, in ms; done_ns is when the first answer was ready.
+
+    cutout: its init clock (imports, session, warm-up, wiring), then the first invocation.
+    rembg: import, new_session("u2netp"), then remove() of the same photo.
+    """
+    data = Path(image).read_bytes()
+    t0 = time.perf_counter()
+    phases: dict[str, float] = {}
+    if tool_name == "rembg":
+        import rembg
+
+        t1 = time.perf_counter()
+        session = rembg.new_session("u2netp")
+        t2 = time.perf_counter()
+        result = rembg.remove(data, session=session)
+        t3 = time.perf_counter()
+        ok = isinstance(result, bytes) and len(result) > 0
+        phases = {"imports": t1 - t0, "session": t2 - t1, "first_run": t3 - t2}
+        phases = {k: v * 1000 for k, v in phases.items()}
+    else:
+        from handler.aws.lambda_context import LocalLambdaContext
+
+        context = cast(Any, LocalLambdaContext())
+        if entry == "api":
+            from handler import app, runtime
+
+            t1 = time.perf_counter()
+            event = api_event(json.loads(Path(event_path).read_text()), data)
+            response = app.lambda_handler(event, context)
+            ok = response.get("statusCode") == 200
+        else:
+            from handler import runtime, trigger
+            from handler.aws.s3_client import s3_client
+
+            t1 = time.perf_counter()
+            s3_client()  # the real client is made (and its cost counted); the calls stay local
+            trigger.trigger.client_factory = lambda: MemoryS3({"uploads/photo.jpg": data})
+            answer = trigger.s3_handler(s3_event("uploads/photo.jpg"), context)
+            ok = answer["results"][0]["status"] == "written"
+        t2 = time.perf_counter()
+        phases = dict(runtime.init_clock.phases_ms)
+        phases["first_run"] = (t2 - t1) * 1000
+        phases["unaccounted_init"] = (t1 - t0) * 1000 - runtime.init_clock.total_ms()
+    done_ns = time.time_ns()
+    if not ok:
+        raise SystemExit(f"{tool_name} {entry}: the first invocation failed")
+    reply(out, {"phases_ms": phases, "done_ns": done_ns})
+
+
 def versions(tool_name: str, out: TextIO) -> None:
     names = {"cutout": "cutout", "rembg": "rembg"}[tool_name]
     found: dict[str, str | None] = {}
@@ -290,6 +380,10 @@ def main() -> None:
     f = sub.add_parser("first")
     f.add_argument("image")
     f.add_argument("target")
+    c = sub.add_parser("coldstart")
+    c.add_argument("entry", choices=["api", "s3", "remove"])
+    c.add_argument("image")
+    c.add_argument("--event", default="")
     sub.add_parser("versions")
     args = parser.parse_args()
 
@@ -308,6 +402,8 @@ def main() -> None:
         time_import(args.tool, out)
     elif args.mode == "first":
         first(args.tool, args.image, args.target, out)
+    elif args.mode == "coldstart":
+        coldstart(args.tool, args.entry, args.image, args.event, out)
     else:
         versions(args.tool, out)
 

@@ -133,3 +133,8 @@ class SourceMissingError(CutoutError):
 
     code = "source_missing"
     status = 404
+
+
+class InvocationFaultError(Exception):
+    """What a Lambda entry point raises when an invocation fails: one line that is safe to hand
+    to whoever invoked the function (no paths, no library internals); the log has the rest."""

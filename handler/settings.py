@@ -31,6 +31,11 @@ XDG_CACHE_HOME_ENV = "XDG_CACHE_HOME"
 TASK_ROOT_ENV = "LAMBDA_TASK_ROOT"
 SAM_LOCAL_ENV = "AWS_SAM_LOCAL"
 TRACE_DISABLED_ENV = "POWERTOOLS_TRACE_DISABLED"
+# How Lambda started this environment: on-demand, provisioned-concurrency or snap-start.
+INIT_TYPE_ENV = "AWS_LAMBDA_INITIALIZATION_TYPE"
+WARM_UP_ENV = "CUTOUT_WARM_UP"
+# Init types whose init phase no request waits for: the warm-up run is free there.
+WARM_UP_INIT_TYPES = frozenset({"snap-start", "provisioned-concurrency"})
 
 # Where the container image puts the model (see Dockerfile); the repo checkout's copy comes first.
 IMAGE_MODEL_PATH = Path("/opt/ml/model/u2netp.onnx")
@@ -97,6 +102,21 @@ def _trigger_edges(env: Mapping[str, str]) -> Edges:
         raise ValueError(f"{TRIGGER_EDGES_ENV} must be one of {choices}, got {raw!r}") from None
 
 
+def _warm_up(env: Mapping[str, str]) -> bool:
+    """A warm-up inference at init: where no request waits for init (SnapStart, provisioned
+    concurrency), unless CUTOUT_WARM_UP says otherwise. On demand the first request waits for
+    init anyway, and a warm-up costs a whole inference to save the first run's extra ~20 %:
+    the cold start grows (docs/bench/cold-start.md)."""
+    raw = env.get(WARM_UP_ENV, "").strip().lower()
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    if raw:
+        raise ValueError(f"{WARM_UP_ENV} must be true or false, got {raw!r}")
+    return env.get(INIT_TYPE_ENV, "").strip() in WARM_UP_INIT_TYPES
+
+
 def _default_model_path() -> Path:
     return CHECKOUT_MODEL_PATH if CHECKOUT_MODEL_PATH.is_file() else IMAGE_MODEL_PATH
 
@@ -140,6 +160,7 @@ class Settings:
     time_budget_seconds: float = DEFAULT_TIME_BUDGET_SECONDS
     session_profile: str | None = None  # None: the tier's own (handler/core/tiers.py)
     trigger_edges: Edges = Edges.SOFT  # the S3 trigger's edges (its only request option)
+    warm_up: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -174,4 +195,5 @@ class Settings:
             time_budget_seconds=_positive_float(env, TIME_BUDGET_ENV, DEFAULT_TIME_BUDGET_SECONDS),
             session_profile=_session_profile(env),
             trigger_edges=_trigger_edges(env),
+            warm_up=_warm_up(env),
         )

@@ -21,6 +21,7 @@ from handler.settings import tracing_enabled
 
 if TYPE_CHECKING:
     from handler.aws.s3_trigger import TriggerResult
+    from handler.serving.coldstart import InitClock
 
 SERVICE_NAME = "cutout"
 NAMESPACE = "cutout"
@@ -134,14 +135,25 @@ def record_failure(record: RequestRecord, error: CutoutError) -> None:
     )
 
 
-def record_cold_start(init_started: float, ready: float) -> None:
-    """InitDurationMs once per process: from the start of the package import to model loaded."""
+def record_cold_start(entry: str, clock: InitClock) -> None:
+    """The init log line and metrics, once per process: InitDurationMs from the start of the
+    package import to the entry point wired, and Init<Phase>Ms for each part of it."""
+    phases = {name: round(ms, 1) for name, ms in clock.phases_ms.items()}
     with _LOCK:
         metrics.add_metric(
-            name="InitDurationMs",
-            unit=MetricUnit.Milliseconds,
-            value=(ready - init_started) * 1000.0,
+            name="InitDurationMs", unit=MetricUnit.Milliseconds, value=clock.total_ms()
         )
+        for name, ms in clock.phases_ms.items():
+            metric = "Init" + name.title().replace("_", "") + "Ms"
+            metrics.add_metric(name=metric, unit=MetricUnit.Milliseconds, value=ms)
+    logger.info(
+        "init done",
+        extra={
+            "entry": entry,
+            "init_duration_ms": round(clock.total_ms(), 1),
+            "init_phases_ms": phases,
+        },
+    )
 
 
 def _add_memory_metrics() -> None:

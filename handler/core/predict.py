@@ -103,6 +103,12 @@ def load_model(path: Path, tuning: SessionTuning) -> U2NetModel:
     )
 
 
+def warm_up_model(model: U2NetModel) -> None:
+    """One inference on a blank batch, so that the first real image does not pay for the first
+    run's set-up."""
+    model.run(np.zeros((1, 3, MODEL_SIDE, MODEL_SIDE), dtype=np.float32))
+
+
 def model_input(image: Image.Image) -> np.ndarray:
     """The (1, 3, 320, 320) float32 batch, normalised as rembg does, without float64 copies.
 

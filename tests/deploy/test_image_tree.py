@@ -1,10 +1,14 @@
-"""The container image without Docker: its files built from the same lock, both handlers run in
-a fresh interpreter that sees only those files (tests/deploy/trees.py, run_in_tree.py)."""
+"""The container image without Docker: its files built from the same lock, both handlers run by
+Lambda's runtime interface client in a fresh interpreter that sees only those files and the
+runtime's own folder (tests/deploy/trees.py, ric_in_tree.py, tests/runtime_api.py).
+
+With CPython 3.12 this is the image's tree; without it, the same pinned versions built for the
+running interpreter (so the trimmed lock's import closure is still tested on every run)."""
 
 from __future__ import annotations
 
 import base64
-import subprocess
+import json
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import unquote_plus
@@ -15,14 +19,18 @@ from handler.aws.s3_client import s3_client
 from tests.deploy.trees import (
     LAMBDA_PYTHON,
     MODEL,
+    REQUIREMENTS,
     ImageTree,
     Interpreter,
     build_image_tree,
     file_sha256,
     lambda_env,
     lambda_python,
-    run_in_tree,
+    lock_for,
+    pins,
+    run_ric_in_tree,
 )
+from tests.runtime_api import Invocation
 from tests.support import EVENTS, decode_image, encode_image, load_event, photo
 
 # A cold run downloads and installs ~70 MB of wheels: more than the suite-wide 300 s may pass.
@@ -38,16 +46,30 @@ def python() -> Interpreter:
 
 @pytest.fixture(scope="module")
 def tree(python: Interpreter) -> ImageTree:
-    try:
-        return build_image_tree(python)
-    except subprocess.CalledProcessError:
-        if python.version != LAMBDA_PYTHON:  # the lock is for Lambda's CPython 3.12
-            pytest.skip(f"no CPython 3.12 here, and the lock does not install on {python.tag}")
-        raise
+    return build_image_tree(python)
+
+
+def events(*names: str) -> list[Invocation]:
+    return [Invocation(json.loads((EVENTS / f"{name}.json").read_text())) for name in names]
 
 
 def installed(tree: ImageTree) -> set[str]:
     return {p.name.split("-")[0].lower() for p in tree.task_root.glob("*.dist-info")}
+
+
+def test_tree_pins_the_locks_versions_but_where_this_python_has_no_wheel(
+    tree: ImageTree, python: Interpreter
+) -> None:
+    locked, used = pins(REQUIREMENTS), pins(lock_for(python))
+    assert set(used) == set(locked)
+    moved = {name: (locked[name], used[name]) for name in locked if used[name] != locked[name]}
+    print(f"{python.tag}: pins moved from the 3.12 lock: {moved or 'none'}")
+    if python.version == LAMBDA_PYTHON:
+        assert moved == {}
+    # What is installed is what the lock for this Python pins.
+    for dist in tree.task_root.glob("*.dist-info"):
+        name, version = dist.name.removesuffix(".dist-info").rsplit("-", 1)
+        assert used[name.lower().replace("_", "-")] == version, dist.name
 
 
 def test_tree_holds_the_lock_the_code_and_the_model_and_no_dev_tools(tree: ImageTree) -> None:
@@ -60,22 +82,34 @@ def test_tree_holds_the_lock_the_code_and_the_model_and_no_dev_tools(tree: Image
     assert file_sha256(tree.model_path) == file_sha256(MODEL)
 
 
+def test_tree_is_precompiled_for_its_interpreter(tree: ImageTree, python: Interpreter) -> None:
+    """/var/task is read-only in Lambda: a module without bytecode compiles at every cold start."""
+    tag = f"cpython-{python.version[0]}{python.version[1]}"
+    sources = [*(tree.task_root / "handler").rglob("*.py")]
+    for package in ("fastapi", "pydantic", "numpy", "onnxruntime", "aws_lambda_powertools"):
+        sources += (tree.task_root / package).glob("*.py")
+    missing = [
+        str(source.relative_to(tree.task_root))
+        for source in sources
+        if not (source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc").is_file()
+    ]
+    assert sources and missing == []
+
+
 def test_api_handler_answers_both_event_versions_with_a_png_of_the_input_size(
     tree: ImageTree, python: Interpreter, tmp_path: Any
 ) -> None:
     env = lambda_env("cutout-api", tmp_path, CUTOUT_MODEL_PATH=str(tree.model_path))
     names = ["api-v1", "api-v2"]
-    report = run_in_tree(
-        python,
-        [tree.task_root],
-        "handler.app.lambda_handler",
-        [EVENTS / f"{name}.json" for name in names],
-        env,
-        tmp_path,
+    invocations = events(*names)
+    run, report = run_ric_in_tree(
+        python, tree, "handler.app.lambda_handler", invocations, env, tmp_path
     )
     assert report["outside"] == [], "imported from outside the tree"
     assert tuple(report["python"]) == python.version
-    for name, response in zip(names, report["responses"], strict=True):
+    assert run.api.calls.init_error is None, run.stdout[-2000:]
+    for name, invocation in zip(names, invocations, strict=True):
+        response = invocation.response
         source = decode_image(base64.b64decode(load_event(name)["body"]))
         assert response["statusCode"] == 200, (name, response.get("body", "")[:300])
         assert response["isBase64Encoded"] is True
@@ -106,16 +140,13 @@ def test_s3_handler_writes_the_cutout_for_direct_and_sqs_notifications(
         CUTOUT_MEDIA_BUCKET=bucket,
         CUTOUT_CACHE_BUCKET=CACHE_BUCKET,
     )
-    report = run_in_tree(
-        python,
-        [tree.task_root],
-        "handler.app.s3_handler",
-        [EVENTS / "s3-put.json", EVENTS / "sqs-s3.json"],
-        env,
-        tmp_path,
+    invocations = events("s3-put", "sqs-s3")
+    _, report = run_ric_in_tree(
+        python, tree, "handler.trigger.s3_handler", invocations, env, tmp_path
     )
-    direct, via_sqs = report["responses"]
+    direct, via_sqs = (invocation.response for invocation in invocations)
     assert report["outside"] == [], "imported from outside the tree"
+    assert report["fastapi_loaded"] is False  # the trigger's import closure has no HTTP stack
     assert direct == {"results": [{"status": "written", "key": key, "output_key": expected}]}
     assert via_sqs == {"batchItemFailures": []}  # the same upload again: already written
 

@@ -1,4 +1,5 @@
-"""`make layers`: the archives' layout, Lambda's 250 MB bound, and the API handler run from them."""
+"""`make layers`: the archives' layout, Lambda's 250 MB bound, and both handlers run from them by
+Lambda's runtime interface client, the API one through SnapStart's path (warm-up, restore)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,17 @@ from layers.build_layers import (
     function_members,
     report,
 )
-from tests.deploy.trees import BUILD, MODEL, file_sha256, lambda_env, lambda_python, run_in_tree
-from tests.support import EVENTS, decode_image, load_event
+from tests.deploy.trees import (
+    BUILD,
+    MODEL,
+    file_sha256,
+    lambda_env,
+    lambda_python,
+    run_ric,
+    runtime_client_folder,
+)
+from tests.runtime_api import Invocation
+from tests.support import decode_image, load_event
 
 # A cold run downloads and installs ~70 MB of wheels: more than the suite-wide 300 s may pass.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -83,7 +93,7 @@ def test_dependencies_zip_is_python_3_12_x86_64_without_build_leftovers(
     assert extensions and all("cpython-312-x86_64-linux-gnu" in e for e in extensions)
 
 
-def test_api_handler_runs_from_the_unzipped_function_and_layers(
+def test_both_handlers_run_from_the_unzipped_function_and_layers_snapstart_as_well(
     archives: dict[str, Archive], tmp_path: Path
 ) -> None:
     python = lambda_python()
@@ -95,17 +105,23 @@ def test_api_handler_runs_from_the_unzipped_function_and_layers(
     for layer in ("layers/dependencies.zip", "layers/model.zip"):
         with zipfile.ZipFile(archives[layer].path) as zf:
             zf.extractall(opt)
-    env = lambda_env("cutout-api-zip", tmp_path, CUTOUT_MODEL_PATH=str(opt / MODEL_ARCNAME))
-    result = run_in_tree(
-        python,
-        [task, opt / "python"],
-        "handler.app.lambda_handler",
-        [EVENTS / "api-v2.json"],
-        env,
-        tmp_path,
-    )
-    assert result["outside"] == [], "imported from outside the function and its layers"
-    (response,) = result["responses"]
-    assert response["statusCode"] == 200
+    paths = [task, opt / "python", runtime_client_folder(python)]
+    model = str(opt / MODEL_ARCNAME)
+
+    # The API as template-snapstart.yaml runs it: init (with the warm-up), snapshot, restore.
+    env = lambda_env("cutout-api-zip", tmp_path, CUTOUT_MODEL_PATH=model)
+    env["AWS_LAMBDA_INITIALIZATION_TYPE"] = "snap-start"
+    api = Invocation(load_event("api-v2"))
+    run, loaded = run_ric(python, paths, "handler.app.lambda_handler", [api], env, tmp_path)
+    assert loaded["outside"] == [], "imported from outside the function and its layers"
+    assert "GET /2018-06-01/runtime/restore/next" in run.api.calls.log
+    assert api.response["statusCode"] == 200
     source = decode_image(base64.b64decode(load_event("api-v2")["body"]))
-    assert decode_image(base64.b64decode(response["body"])).size == source.size
+    assert decode_image(base64.b64decode(api.response["body"])).size == source.size
+
+    # The trigger's import closure from the layers (S3's test event: nothing to fetch).
+    env = lambda_env("cutout-trigger-zip", tmp_path, CUTOUT_MODEL_PATH=model)
+    probe = Invocation({"Service": "Amazon S3", "Event": "s3:TestEvent", "Records": []})
+    _, loaded = run_ric(python, paths, "handler.trigger.s3_handler", [probe], env, tmp_path)
+    assert loaded["outside"] == [] and loaded["fastapi_loaded"] is False
+    assert probe.response == {"results": []}

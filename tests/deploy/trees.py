@@ -1,5 +1,13 @@
-"""Deployment trees for the tests: the container image's files built without Docker, and a runner
-that invokes a handler inside a tree in a fresh interpreter that sees nothing else."""
+"""Deployment trees for the tests: the container image's files built without Docker, and Lambda's
+runtime interface client running a handler inside a tree, in a fresh interpreter that sees
+nothing else (ric_in_tree.py, against the Runtime API double in tests/runtime_api.py).
+
+The tree is built for CPython 3.12 (Lambda's) from requirements/lambda.txt when this machine has
+one. Elsewhere it is built for the running interpreter from the lock re-resolved for it by uv,
+which keeps every pinned version that has a wheel for that Python (uv prefers the versions
+already in its output file) and moves only those that do not (numpy 2.5 has no CPython 3.11
+wheels, say). What that leaves untested is said in README.md ("What the tests do not cover").
+"""
 
 from __future__ import annotations
 
@@ -15,15 +23,23 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from tests.runtime_api import Invocation, RuntimeRun, run_runtime
 from tests.support import REPO
 
 BUILD = REPO / "build"
 REQUIREMENTS = REPO / "requirements" / "lambda.txt"
+REQUIREMENTS_IN = REPO / "requirements" / "lambda.in"
 MODEL = REPO / "layers" / "model" / "u2netp.onnx"
-RUNNER = Path(__file__).with_name("run_in_tree.py")
+RIC_RUNNER = Path(__file__).with_name("ric_in_tree.py")
 LAMBDA_PYTHON = (3, 12)
+# `running`: build the tree for the running interpreter even where CPython 3.12 is installed
+# (what a machine without 3.12 does; `make test` on such a machine needs nothing else).
+TREE_PYTHON_ENV = "CUTOUT_TREE_PYTHON"
 # The Dockerfile's `pip install` flags (tests/deploy/test_dockerfile.py holds the two together).
 PIP_INSTALL_FLAGS = ("--no-cache-dir", "--no-deps", "--require-hashes", "--only-binary=:all:")
+# The same, less --no-cache-dir: an image build has no use for pip's cache, the tests do (a
+# fresh clone's tree then installs from wheels pip already has).
+TREE_PIP_FLAGS = tuple(flag for flag in PIP_INSTALL_FLAGS if flag != "--no-cache-dir")
 
 
 @dataclass(frozen=True)
@@ -53,9 +69,15 @@ def probe(command: str, env: dict[str, str] | None = None) -> Interpreter | None
     return Interpreter(executable, (major, minor))
 
 
+def running_python() -> Interpreter:
+    return Interpreter(sys.executable, (sys.version_info.major, sys.version_info.minor))
+
+
 @cache
 def lambda_python() -> Interpreter:
     """CPython 3.12 (the Lambda runtime's) when this machine has one, else the running Python."""
+    if os.environ.get(TREE_PYTHON_ENV, "").strip() == "running":
+        return running_python()
     name = "python{}.{}".format(*LAMBDA_PYTHON)
     found = shutil.which(name)
     if found and (interpreter := probe(found)) and interpreter.version == LAMBDA_PYTHON:
@@ -68,7 +90,7 @@ def lambda_python() -> Interpreter:
             env = {**os.environ, "PYENV_VERSION": version}
             if (interpreter := probe(found, env)) and interpreter.version == LAMBDA_PYTHON:
                 return interpreter
-    return Interpreter(sys.executable, (sys.version_info.major, sys.version_info.minor))
+    return running_python()
 
 
 @dataclass(frozen=True)
@@ -82,12 +104,65 @@ class ImageTree:
         return self.root / "var" / "task"
 
     @property
+    def runtime_root(self) -> Path:
+        """Where the base image keeps the runtime interface client (/var/runtime)."""
+        return self.root / "var" / "runtime"
+
+    @property
     def model_path(self) -> Path:
         return self.root / "opt" / "ml" / "model" / "u2netp.onnx"
 
 
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def lock_for(python: Interpreter) -> Path:
+    """The lock for this interpreter: requirements/lambda.txt itself for CPython 3.12; for
+    another Python, the same lock re-resolved by uv (the Makefile's `make requirements` flags,
+    but this Python's version), changing only the pins that have no wheel for it."""
+    if python.version == LAMBDA_PYTHON:
+        return REQUIREMENTS
+    lock = BUILD / "image-tree" / f"lambda-{file_sha256(REQUIREMENTS)[:16]}-{python.tag}.txt"
+    if lock.is_file():
+        return lock
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    staging = lock.with_suffix(".part")
+    shutil.copyfile(REQUIREMENTS, staging)  # uv keeps the versions its output file pins
+    uv = Path(sys.executable).with_name("uv")
+    subprocess.run(
+        [
+            str(uv if uv.is_file() else "uv"),
+            "pip",
+            "compile",
+            str(REQUIREMENTS_IN),
+            "--quiet",
+            "--generate-hashes",
+            "--python-version",
+            "{}.{}".format(*python.version),
+            "--python-platform",
+            "x86_64-manylinux_2_28",
+            "--no-emit-package",
+            "sympy",
+            "--no-emit-package",
+            "mpmath",
+            "--output-file",
+            str(staging),
+        ],
+        check=True,
+    )
+    staging.replace(lock)
+    return lock
+
+
+def pins(lock: Path) -> dict[str, str]:
+    """name -> version of every package a lock pins."""
+    found = {}
+    for line in lock.read_text().splitlines():
+        if line and line[0].isalnum() and "==" in line:
+            name, _, version = line.split()[0].partition("==")
+            found[name.lower()] = version
+    return found
 
 
 def _install_like_the_dockerfile(python: Interpreter, target: Path) -> None:
@@ -100,11 +175,11 @@ def _install_like_the_dockerfile(python: Interpreter, target: Path) -> None:
             "install",
             "--quiet",
             "--disable-pip-version-check",
-            *PIP_INSTALL_FLAGS,
+            *TREE_PIP_FLAGS,
             "--target",
             str(target),
             "-r",
-            str(REQUIREMENTS),
+            str(lock_for(python)),
         ],
         check=True,
     )
@@ -114,6 +189,32 @@ def _install_like_the_dockerfile(python: Interpreter, target: Path) -> None:
             shutil.rmtree(tests_dir)
 
 
+def ric_requirement() -> str:
+    """The runtime interface client at the version the dev environment has (the tests' own)."""
+    from importlib.metadata import version
+
+    return f"awslambdaric=={version('awslambdaric')}"
+
+
+def _install_runtime_client(python: Interpreter, target: Path) -> None:
+    """What the base image has in /var/runtime: awslambdaric (with its hooks module)."""
+    subprocess.run(
+        [
+            python.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+            "--target",
+            str(target),
+            ric_requirement(),
+        ],
+        check=True,
+    )
+
+
 def build_image_tree(python: Interpreter) -> ImageTree:
     """The image's /var/task and /opt/ml/model under build/image-tree/<lock hash>-<python>.
 
@@ -121,12 +222,14 @@ def build_image_tree(python: Interpreter) -> ImageTree:
     the model are copied afresh on every call, as the Dockerfile's last stage does.
     """
     parent = BUILD / "image-tree"
-    tree = ImageTree(parent / f"{file_sha256(REQUIREMENTS)[:16]}-{python.tag}")
+    key = hashlib.sha256(lock_for(python).read_bytes() + ric_requirement().encode()).hexdigest()
+    tree = ImageTree(parent / f"{key[:16]}-{python.tag}")
     if not (tree.root / ".complete").is_file():
         parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix="staging-", dir=parent))
         try:
             _install_like_the_dockerfile(python, ImageTree(staging).task_root)
+            _install_runtime_client(python, ImageTree(staging).runtime_root)
             (staging / ".complete").touch()
             shutil.rmtree(tree.root, ignore_errors=True)
             staging.rename(tree.root)
@@ -167,28 +270,47 @@ def lambda_env(function_name: str, home: Path, **extra: str) -> dict[str, str]:
     }
 
 
-def run_in_tree(
+def runtime_client_folder(python: Interpreter) -> Path:
+    """awslambdaric installed for this interpreter on its own, as the runtime's /var/runtime."""
+    folder = BUILD / "runtime-client" / f"{ric_requirement().partition('==')[2]}-{python.tag}"
+    if not (folder / ".complete").is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        _install_runtime_client(python, folder)
+        (folder / ".complete").touch()
+    return folder
+
+
+def run_ric(
     python: Interpreter,
     paths: list[Path],
     handler: str,
-    events: list[Path],
+    invocations: list[Invocation],
     env: dict[str, str],
     workdir: Path,
-) -> dict[str, Any]:
-    """Invoke handler on each event (one process: init once) with only paths on sys.path."""
-    out = workdir / "report.json"
-    command = [python.executable, "-I", "-S", str(RUNNER), "--handler", handler, "--out", str(out)]
+) -> tuple[RuntimeRun, dict[str, Any]]:
+    """The runtime interface client (found in paths) runs handler on each invocation (init
+    once), in an interpreter that sees only paths and the standard library."""
+    report = workdir / "ric-report.json"
+    command = [python.executable, "-I", "-S", str(RIC_RUNNER), "--report", str(report)]
     for path in paths:
         command += ["--path", str(path)]
-    for event in events:
-        command += ["--event", str(event)]
-    done = subprocess.run(
-        command, env=env, cwd=workdir, capture_output=True, text=True, timeout=600
-    )
-    if done.returncode != 0:
+    run = run_runtime(handler, invocations, env, command=command, cwd=workdir, timeout_s=600)
+    if not report.is_file():
         raise AssertionError(
-            f"{handler} failed in the tree (exit {done.returncode}):\n"
-            f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            f"{handler} did not run in the tree:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
         )
-    report: dict[str, Any] = json.loads(out.read_text())
-    return report
+    loaded: dict[str, Any] = json.loads(report.read_text())
+    return run, loaded
+
+
+def run_ric_in_tree(
+    python: Interpreter,
+    tree: ImageTree,
+    handler: str,
+    invocations: list[Invocation],
+    env: dict[str, str],
+    workdir: Path,
+) -> tuple[RuntimeRun, dict[str, Any]]:
+    """The image tree's runtime interface client runs handler: /var/task and /var/runtime."""
+    paths = [tree.task_root, tree.runtime_root]
+    return run_ric(python, paths, handler, invocations, env, workdir)
