@@ -75,12 +75,17 @@ bench-cold-start: setup $(BENCH_STAMP)
 # then atheris (coverage-guided, Pillow instrumented) for FUZZ_SECONDS when it installs here.
 # Failing inputs: Hypothesis prints them (and keeps them in .hypothesis/); atheris writes them
 # to build/fuzz/. A memory bomb over FUZZ_RSS_MB or an input over 10 s counts as a crash.
+# Then FUZZ_PATH_EXAMPLES valid images of random decoder path, output and size up to their cap,
+# each in a fresh process at a 400 MB tier (~30 s each): peak RSS within 90 % or a 4xx.
 FUZZ_EXAMPLES ?= 20000
+FUZZ_PATH_EXAMPLES ?= 40
 FUZZ_SECONDS ?= 300
 FUZZ_RSS_MB ?= 2048
 fuzz: setup
 	CUTOUT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/hardening/test_fuzz_decode.py \
 		-p no:cacheprovider -q --hypothesis-show-statistics -W ignore::UserWarning
+	CUTOUT_FUZZ_PATH_EXAMPLES=$(FUZZ_PATH_EXAMPLES) $(BIN)/pytest tests/memory/test_decoder_paths.py \
+		-p no:cacheprovider -q --hypothesis-show-statistics
 	$(BIN)/python -c "import atheris" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[dev,fuzz]" \
 		|| echo "atheris did not install here: Hypothesis only"
 	if $(BIN)/python -c "import atheris" 2>/dev/null; then \

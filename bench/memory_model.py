@@ -16,12 +16,17 @@ every scenario except WebP output, which gets its own slope through the same bas
 
     .venv/bin/python bench/memory_model.py fit [--sizes 1,24,40,64,96] [--json FILE]
     .venv/bin/python bench/memory_model.py tiers [--tiers 512,1024,2048]
+    .venv/bin/python bench/memory_model.py paths [--sizes 8,24] [--cold] [--json FILE]
+    .venv/bin/python bench/memory_model.py path-tiers [--tiers 512,1024,2048]
     .venv/bin/python bench/memory_model.py rembg --rembg-python PATH [--runs 3]
     .venv/bin/python bench/memory_model.py bombs
     .venv/bin/python bench/memory_model.py concurrency [--memory-mb 1024] [--requests 8]
 
 `tiers` runs the largest image each tier admits (per path) with AWS_LAMBDA_FUNCTION_MEMORY_SIZE
-set and checks the peak against 90 % of the tier. `rembg` compares a 12 MP JPEG with rembg
+set and checks the peak against 90 % of the tier. `paths` measures every decoder path
+(bench/decoder_paths.py: each input format and variant) and fits what decoding costs a pixel on
+each (DECODE_BYTES_PER_PIXEL); `path-tiers` runs each at its own cap per tier, plain and padded
+to the byte cap. `rembg` compares a 12 MP JPEG with rembg
 2.0.86 run by another interpreter (its own virtual environment; set U2NET_HOME so it finds
 its model). `bombs` compares an idle process with one refusing decompression bombs.
 """
@@ -50,6 +55,8 @@ import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run as a script: bench.decoder_paths comes from the repository
+    sys.path.insert(0, str(REPO))
 PHOTO = REPO / "tests" / "fixtures" / "rembg" / "cloth-1.jpg"
 MIB = 1024 * 1024
 FIT_MEMORY_MB = 10240  # the tier the fit runs at: large enough that nothing is refused
@@ -244,7 +251,12 @@ def measure(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         try:
             outcome = runtime.service.remove(data, options)
-            record.update(status="ok", pixels=outcome.header.pixels, output_bytes=len(outcome.data))
+            record.update(
+                status="ok",
+                pixels=outcome.header.pixels,
+                path=outcome.header.path,
+                output_bytes=len(outcome.data),
+            )
         except CutoutError as exc:
             record.update(status=exc.code, message=exc.message)
         record.update(input_bytes=len(data), seconds=time.perf_counter() - started)
@@ -269,7 +281,11 @@ def current_rss_mb() -> float:
 
 
 def run_child(
-    image: Path | None, scenario: Scenario | None, memory_mb: int, extra: Iterable[str] = ()
+    image: Path | None,
+    scenario: Scenario | None,
+    memory_mb: int,
+    extra: Iterable[str] = (),
+    env_extra: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     command = [sys.executable, str(Path(__file__).resolve()), "measure"]
     if image is not None and scenario is not None:
@@ -277,7 +293,7 @@ def run_child(
         command += ["--crop"] if scenario.crop else []
         command += ["--bg-color", scenario.bg_color] if scenario.bg_color else []
     command += list(extra)
-    env = {**os.environ, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb)}
+    env = {**os.environ, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb), **(env_extra or {})}
     done = subprocess.run(
         command, capture_output=True, text=True, cwd=REPO, env=env, timeout=1800, check=False
     )
@@ -509,6 +525,161 @@ def command_tiers(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------
+# paths: what decoding costs a pixel on each decoder path
+
+
+def admitted_path(data: bytes) -> str:
+    """The decoder path admit reports for these bytes."""
+    from handler.core.structure import decoder_path
+
+    with Image.open(io.BytesIO(data)) as image:
+        return decoder_path(image, data)
+
+
+def path_input(name: str, pixels: int, path: Path, pad_to: int = 0) -> int:
+    """Write decoder path `name`'s file at this pixel count; returns its size in bytes."""
+    from bench.decoder_paths import BY_NAME
+
+    width, height = dimensions(pixels)
+    data = BY_NAME[name].make(photo_content(width, height))
+    path.write_bytes(padded(data, pad_to) if pad_to and name.startswith(("jpeg", "png")) else data)
+    return path.stat().st_size
+
+
+def command_paths(args: argparse.Namespace) -> int:
+    """Each decoder path with PNG output at each size; the net cost a pixel over the profile's
+    base, per admitted path (the worst of its files)."""
+    from bench.decoder_paths import PATHS
+    from handler.core.tiers import FOOTPRINTS, default_profile
+
+    sizes = [float(s) for s in args.sizes.split(",")]
+    profile = os.environ.get("CUTOUT_SESSION_PROFILE") or default_profile(FIT_MEMORY_MB)
+    base_mb = FOOTPRINTS[profile].base_mb
+    if args.from_json:  # report points measured before
+        rows = [r for f in args.from_json.split(",") for r in json.loads(Path(f).read_text())]
+        print(report_paths(rows, base_mb))
+        return 0
+    chosen = [p for p in PATHS if not args.only or p.name in args.only.split(",")]
+    scenario = Scenario("path", "photo", "PNG", "png")
+    extra = ["--cold"] if args.cold else []
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="cutout-paths-") as workdir:
+        for decoder in chosen:
+            for megapixels in sizes:
+                file = Path(workdir) / f"{decoder.name}{decoder.suffix}"
+                input_bytes = path_input(decoder.name, int(megapixels * 1e6), file)
+                result = run_child(file, scenario, FIT_MEMORY_MB, extra)
+                file.unlink()
+                pixels = int(result.get("pixels", megapixels * 1e6))
+                peak = float(result["peak_mb"])
+                net = peak - input_bytes / MIB
+                row = {
+                    "file": decoder.name,
+                    "path": result.get("path", "?"),
+                    "megapixels": megapixels,
+                    "input_mib": input_bytes / MIB,
+                    "peak_mb": peak,
+                    "per_pixel": (net - base_mb) * MIB / pixels,
+                    "seconds": float(result.get("seconds", math.nan)),
+                    "status": result["status"],
+                }
+                rows.append(row)
+                print(
+                    f"{decoder.name:>24} {row['path']:>24} {megapixels:5.0f} MP"
+                    f"  input {row['input_mib']:6.1f} MiB  peak {peak:7.1f} MiB"
+                    f"  {row['per_pixel']:5.2f} B/px  {row['seconds']:5.1f} s  {row['status']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    print(f"profile {profile}, {'fresh (cold)' if args.cold else 'warm'} processes, PNG output")
+    print(report_paths(rows, base_mb))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+def report_paths(rows: list[dict[str, Any]], base_mb: float) -> str:
+    """Per file: the peak at each size, its admitted path, the net bytes a pixel over the
+    base (worst size), the slope between sizes, and what the path is charged: the larger,
+    since the net figure a pixel tends to the slope as images grow."""
+    sizes = sorted({r["megapixels"] for r in rows})
+    lines = [
+        f"base {base_mb:.1f} MiB; net = peak - input - base",
+        "",
+        "| file | admitted path | "
+        + " | ".join(f"{s:g} MP" for s in sizes)
+        + " | net bytes/px | slope | charged |",
+        "|---|---|" + "---|" * len(sizes) + "---|---|---|",
+    ]
+    charged: dict[str, float] = {}
+    for name in dict.fromkeys(r["file"] for r in rows):
+        own = sorted((r for r in rows if r["file"] == name), key=lambda r: r["megapixels"])
+        ok = [r for r in own if r["status"] == "ok"]
+        worst = max((r["per_pixel"] for r in ok), default=math.nan)
+        slope = math.nan
+        if len(ok) >= 2:
+            first, last = ok[0], ok[-1]
+            net = [(r["peak_mb"] - r["input_mib"]) * MIB for r in (first, last)]
+            slope = (net[1] - net[0]) / ((last["megapixels"] - first["megapixels"]) * 1e6)
+        charge = max(worst, slope) if not math.isnan(slope) else worst
+        charged[own[0]["path"]] = max(charged.get(own[0]["path"], 0.0), charge)
+        cells = {
+            r["megapixels"]: f"{r['peak_mb']:.0f}"
+            + (f" ({r['input_mib']:.0f} in)" if r["input_mib"] >= 1 else "")
+            + ("" if r["status"] == "ok" else f" {r['status']}")
+            for r in own
+        }
+        lines.append(
+            f"| {name} | {own[0]['path']} | "
+            + " | ".join(cells.get(s, "") for s in sizes)
+            + f" | {worst:.2f} | {slope:.2f} | {charge:.2f} |"
+        )
+    lines += ["", "charged per admitted path (the worst of its files):"]
+    lines += [f"    {path}: {value:.2f}" for path, value in sorted(charged.items())]
+    return "\n".join(lines)
+
+
+def command_path_tiers(args: argparse.Namespace) -> int:
+    """Each decoder path at its own cap per tier (PNG output), and padded to the byte cap."""
+    from bench.decoder_paths import PATHS
+    from handler.core.options import OutputFormat
+    from handler.core.tiers import MemoryTier
+
+    scenario = Scenario("path", "photo", "PNG", "png")
+    chosen = [p for p in PATHS if not args.only or p.name in args.only.split(",")]
+    print("| tier | file | admitted path | image | input | peak RSS | share of tier |")
+    print("|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory(prefix="cutout-path-tiers-") as workdir:
+        for memory_mb in (int(t) for t in args.tiers.split(",")):
+            tier = MemoryTier.for_memory(memory_mb)
+            for decoder in chosen:
+                for pad in (False, True) if args.padded else (False,):
+                    if pad and not decoder.name.startswith(("jpeg", "png")):
+                        continue
+                    file = Path(workdir) / f"{decoder.name}{decoder.suffix}"
+                    path_input(decoder.name, 64 * 48, file)
+                    admitted = admitted_path(file.read_bytes())
+                    pixels = tier.pixel_cap(OutputFormat.PNG, admitted)
+                    pad_to = tier.max_input_bytes - 64 if pad else 0
+                    input_bytes = path_input(decoder.name, pixels, file, pad_to)
+                    if input_bytes > tier.max_input_bytes:  # the byte cap binds first
+                        pixels = int(pixels * tier.max_input_bytes / input_bytes * 0.98)
+                        input_bytes = path_input(decoder.name, pixels, file)
+                    width, height = dimensions(pixels)
+                    result = run_child(file, scenario, memory_mb)
+                    file.unlink()
+                    peak = float(result.get("peak_mb", math.nan))
+                    label = ("padded " if pad else "") + decoder.name
+                    print(
+                        f"| {memory_mb} MB | {label} | {admitted} | {width}x{height}"
+                        f" ({width * height / 1e6:.1f} MP) | {input_bytes / MIB:.1f} MiB |"
+                        f" {peak:.0f} MiB ({result['status']}) | {peak / memory_mb:.0%} |",
+                        flush=True,
+                    )
+    return 0
+
+
 def suffix_of(scenario: Scenario) -> str:
     return ".jpg" if scenario.container == "JPEG" else ".png"
 
@@ -648,6 +819,16 @@ def main() -> int:
     tiers = sub.add_parser("tiers", help="peak RSS at each tier's largest admitted image")
     tiers.add_argument("--tiers", default="512,1024,2048")
     tiers.add_argument("--only", default="", help="path names, comma separated")
+    paths = sub.add_parser("paths", help="what decoding costs a pixel on each decoder path")
+    paths.add_argument("--sizes", default="8,24", help="megapixels, comma separated")
+    paths.add_argument("--only", default="", help="file names (bench/decoder_paths.py)")
+    paths.add_argument("--cold", action="store_true", help="fresh processes, no warm-up")
+    paths.add_argument("--json", help="write the raw points here")
+    paths.add_argument("--from-json", help="report these files' points (comma separated)")
+    path_tiers = sub.add_parser("path-tiers", help="each decoder path at its own cap per tier")
+    path_tiers.add_argument("--tiers", default="512,1024,2048")
+    path_tiers.add_argument("--only", default="", help="file names (bench/decoder_paths.py)")
+    path_tiers.add_argument("--padded", action="store_true", help="also padded to the byte cap")
     rembg = sub.add_parser("rembg", help="12 MP JPEG: cutout against rembg 2.0.86")
     rembg.add_argument("--rembg-python", required=True, help="the interpreter that has rembg")
     rembg.add_argument("--runs", type=int, default=3)
@@ -667,6 +848,8 @@ def main() -> int:
     commands = {
         "fit": command_fit,
         "tiers": command_tiers,
+        "paths": command_paths,
+        "path-tiers": command_path_tiers,
         "rembg": command_rembg,
         "bombs": command_bombs,
         "concurrency": command_concurrency,

@@ -34,6 +34,14 @@ class CorruptImageError(CutoutError):
     status = 422
 
 
+class ImageTooComplexError(CutoutError):
+    """The file's structure (scans, chunks, frames, pages, strips) asks for more decoding work
+    than any image needs: a CPU bomb, refused before decoding."""
+
+    code = "image_too_complex"
+    status = 422
+
+
 class ImageTooLargeError(CutoutError):
     code = "image_too_large"
     status = 413

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from handler.core.options import OutputFormat
+from handler.core.structure import check_structure, decoder_path
 from handler.core.tiers import MemoryTier
 from handler.errors import (
     CorruptImageError,
@@ -66,6 +67,7 @@ class ImageHeader:
     width: int
     height: int
     orientation: int
+    path: str = ""  # the decoder path (handler/core/structure.py): what decoding costs a pixel
 
     @property
     def pixels(self) -> int:
@@ -127,8 +129,10 @@ def describe_non_image(data: bytes) -> str:
 def admit(data: bytes, tier: MemoryTier, *, output: OutputFormat = OutputFormat.PNG) -> ImageHeader:
     """Check size caps and format from the header; raise a CutoutError to refuse.
 
-    The pixel cap is checked before anything else is read from the file, so a decompression
-    bomb costs a header parse. `output` matters because WebP encoding needs more memory.
+    The structure (scans, chunks, frames, pages) is counted before Pillow parses anything, and
+    the pixel cap is checked before anything else is read from the file, so a decompression or
+    CPU bomb costs a header parse. The cap follows the decoder path (a WebP or a progressive
+    CMYK JPEG needs more memory a pixel to decode) and the output (WebP encoding needs more).
     """
     if not data:
         raise EmptyBodyError("the request has no image: send the image bytes as the body")
@@ -137,13 +141,15 @@ def admit(data: bytes, tier: MemoryTier, *, output: OutputFormat = OutputFormat.
             f"the upload is {len(data)} bytes; the cap at {tier.memory_mb} MB is "
             f"{tier.max_input_bytes} bytes"
         )
+    signature = sniff_format(data)
+    if signature is not None:
+        check_structure(data, signature)
     guard_pillow_allocations(tier.max_pixels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             image = open_image(data)
     except UnidentifiedImageError:
-        signature = sniff_format(data)
         if signature is not None:
             raise CorruptImageError(
                 f"the {signature} image is corrupt: its header could not be read"
@@ -157,7 +163,6 @@ def admit(data: bytes, tier: MemoryTier, *, output: OutputFormat = OutputFormat.
     except MemoryError:
         raise
     except Exception as exc:  # plugins raise many types on hostile bytes; all are the file's
-        signature = sniff_format(data)
         if signature is None:  # a plugin with a loose signature (BMP's "BM") tried and failed
             raise _unsupported(data) from None
         raise CorruptImageError(
@@ -168,11 +173,12 @@ def admit(data: bytes, tier: MemoryTier, *, output: OutputFormat = OutputFormat.
         if width <= 0 or height <= 0:
             raise CorruptImageError(f"the image declares an empty size {width}x{height}")
         # The caps come before anything else is read: metadata can cost a decode (see below).
-        cap = tier.pixel_cap(output)
+        path = decoder_path(image, data)
+        cap = tier.pixel_cap(output, path)
         if width * height > cap:
             raise ImageTooLargeError(
                 f"the image is {width}x{height} ({width * height / 1e6:.1f} MP); the cap "
-                f"{_cap_scope(tier, output)}at {tier.memory_mb} MB is {cap / 1e6:.1f} MP"
+                f"{_cap_scope(tier, output, path)}at {tier.memory_mb} MB is {cap / 1e6:.1f} MP"
             )
         header = ImageHeader(
             format=str(image.format),
@@ -180,12 +186,20 @@ def admit(data: bytes, tier: MemoryTier, *, output: OutputFormat = OutputFormat.
             width=width,
             height=height,
             orientation=_orientation(image),
+            path=path,
         )
     return header
 
 
-def _cap_scope(tier: MemoryTier, output: OutputFormat) -> str:
-    return f"for {output.name} output " if tier.pixel_cap(output) < tier.max_pixels else ""
+def _cap_scope(tier: MemoryTier, output: OutputFormat, path: str) -> str:
+    """Which cost sets the cap, when it is below the common one: the input's decoder path or
+    the output format."""
+    cap = tier.pixel_cap(output, path)
+    if cap >= tier.max_pixels:
+        return ""
+    if cap < tier.pixel_cap(output):
+        return f"for {path} input "
+    return f"for {output.name} output "
 
 
 def _unsupported(data: bytes) -> UnsupportedFormatError:
@@ -195,7 +209,11 @@ def _unsupported(data: bytes) -> UnsupportedFormatError:
 
 
 def _orientation(image: Image.Image) -> int:
-    """The EXIF orientation the header already holds; never decodes pixels."""
+    """The EXIF orientation still to apply after decoding, from the header; never decodes
+    pixels. Pillow already applies a TIFF's own Orientation tag while loading (and reports
+    the oriented size), so for TIFF nothing is left to apply."""
+    if image.format == "TIFF":
+        return 1
     if image.format == "PNG" and "exif" not in image.info:
         # Pillow's PNG getexif() decodes the whole image to look for an eXIf chunk after the
         # pixel data: a decompression bomb would go off here. Only an early eXIf counts.

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import struct
+import time
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
 
-from handler.core.admit import ImageHeader, open_image
+from handler.core.admit import ALLOWED_FORMATS, ImageHeader
 from handler.core.strips import strips
-from handler.errors import CorruptImageError
+from handler.errors import CorruptImageError, CutoutError, ProcessingTimeoutError
 
 # The model input is 320x320; decode large JPEGs at a DCT scale that keeps >= 1024 px per side,
 # which stays within the parity bounds against rembg's full-size LANCZOS (see tests/test_parity.py).
@@ -20,6 +23,10 @@ MODEL_DRAFT_SIDE = 1024
 # a size no real image comes near (orientation comes from admit's header read).
 _TRANSPARENCY = frozenset({"transparency"})
 _KEPT_BYTES = 1 << 20
+# With a deadline, Pillow feeds the decoder this many bytes at a time (its default is 64 KiB):
+# 64 KiB of a scan bomb is hundreds of whole-image passes, 512 bytes a few (a repeated scan is
+# ~140 bytes at 64 MP). No cost measured on a 12 MP JPEG's decode, baseline or progressive.
+DEADLINE_READ_BYTES = 512
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error)
 # Pillow's plugins raise other types too on hostile bytes (atheris found a TypeError from a TIFF
 # whose strip offsets are rationals); while decoding, any of them is the file's fault.
@@ -36,28 +43,80 @@ _TRANSPOSE_FOR_ORIENTATION = {
 }
 
 
-def decode(data: bytes, header: ImageHeader, *, draft_side: int | None = None) -> Image.Image:
+class DeadlineReader(io.BytesIO):
+    """The encoded image as Pillow reads it: once `deadline` (a `clock` reading) has passed,
+    the next read raises ProcessingTimeoutError.
+
+    Pillow feeds its decoders in chunks read from the file object (DEADLINE_READ_BYTES, and
+    PNG chunk by chunk), so a decode that overruns stops between two chunks and frees its
+    buffers, instead of running on after the request was answered. Formats decoded in one
+    call (WebP, compressed TIFF) are bounded by their pixel caps instead.
+    """
+
+    def __init__(
+        self, data: bytes, deadline: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__(data)
+        self.deadline = deadline
+        self.clock = clock
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        check_deadline(self.deadline, self.clock)
+        return super().read(size)
+
+
+def check_deadline(deadline: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+    """Raise ProcessingTimeoutError once `deadline` (a `clock` reading) has passed."""
+    if deadline is not None and clock() > deadline:
+        raise ProcessingTimeoutError(
+            "the image was not finished within its time budget; the work was stopped",
+        )
+
+
+def decode(
+    data: bytes,
+    header: ImageHeader,
+    *,
+    draft_side: int | None = None,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Image.Image:
     """Decode the first frame, apply EXIF orientation and normalise to RGB or RGBA.
 
     With `draft_side`, a JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) that keeps
     both sides at least that long; other formats ignore it. Transparency survives as RGBA;
     every other mode (L, P, CMYK, 16-bit, ...) becomes RGB. Wide samples (16-bit, 32-bit,
     float) are brought to 8 bits strip by strip before the RGB conversion, so no full-size
-    float array is made and the wide decode is freed first.
+    float array is made and the wide decode is freed first. With `deadline` (a `clock`
+    reading), a decode still running past it stops with ProcessingTimeoutError.
     """
+    source = io.BytesIO(data) if deadline is None else DeadlineReader(data, deadline, clock)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            image = open_image(data)
-            if draft_side is not None and header.is_jpeg:
-                image.draft("RGB", (draft_side, draft_side))
-            image.load()
+            opened = Image.open(source, formats=ALLOWED_FORMATS)
+            if deadline is not None:
+                opened.decodermaxblock = DEADLINE_READ_BYTES
+            if header.is_jpeg:
+                # Pillow copied every APP segment while opening; the decoder reads none of them,
+                # and a padded file's (up to the byte cap) would sit beside the coefficients.
+                drop_metadata(opened)
+                if draft_side is not None:
+                    opened.draft("RGB", (draft_side, draft_side))
+            opened.load()
+            # One name for the decoded image from here on, so each step below frees the last.
+            image: Image.Image = opened
+            del opened
+            if image.format == "WEBP":
+                # The file object keeps libwebp's two frame canvases (8 bytes a pixel) for as
+                # long as it lives: keep the pixels only.
+                image = image.copy()
             drop_metadata(image, keep=_TRANSPARENCY)
             image = orient(image, header.orientation)  # rebinding frees the unrotated copy
             if image.mode in _WIDE_MODES:
                 image = to_eight_bit(image)
             return drop_metadata(normalise_mode(image))
-    except MemoryError:
+    except (MemoryError, CutoutError):
         raise
     except Exception as exc:
         reason = _reason(exc) if isinstance(exc, _DECODE_ERRORS) else "the file is malformed"

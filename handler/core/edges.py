@@ -32,6 +32,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 from PIL import Image
 
+from handler.core.decode import check_deadline
 from handler.core.strips import strips
 
 SIGMA = 2.0
@@ -167,9 +168,12 @@ def sharpen_rows(window: Mask, top: int, bottom: int, *, height: int, offset: in
     return out
 
 
-def sharpen(mask: Image.Image, *, rows: int | None = None) -> Image.Image:
+def sharpen(
+    mask: Image.Image, *, rows: int | None = None, deadline: float | None = None
+) -> Image.Image:
     """rembg's `post_process_mask` on an "L" mask: a new binary mask (0 or 255) of its size.
 
+    Past `deadline` (time.monotonic()) no further strip starts: ProcessingTimeoutError.
     `rows` sets the strip height (tests use it to reach awkward sizes).
     """
     width, height = mask.size
@@ -178,6 +182,7 @@ def sharpen(mask: Image.Image, *, rows: int | None = None) -> Image.Image:
         return out
     rows = rows or max(MIN_STRIP_ROWS, STRIP_BYTES // (8 * width))
     for box in strips(mask.size, rows=rows):
+        check_deadline(deadline)
         _, top, _, bottom = box
         first, last = max(0, top - HALO), min(height, bottom + HALO)
         window = np.asarray(mask.crop((0, first, width, last)))

@@ -11,7 +11,7 @@ from PIL import Image
 
 from handler.core.admit import ImageHeader
 from handler.core.compose import compose, crop_box, subject_box, upscale_mask
-from handler.core.decode import MODEL_DRAFT_SIDE, decode, model_view
+from handler.core.decode import MODEL_DRAFT_SIDE, check_deadline, decode, model_view
 from handler.core.edges import sharpen
 from handler.core.encode import encode
 from handler.core.options import Edges, RemoveOptions
@@ -42,12 +42,14 @@ def untraced(stage: str) -> AbstractContextManager[object]:
 class _Stages:
     """Wall time per stage name, each stage run inside the caller's hook."""
 
-    def __init__(self, hook: StageHook) -> None:
+    def __init__(self, hook: StageHook, deadline: float | None = None) -> None:
         self.timings: dict[str, float] = {}
         self._hook = hook
+        self._deadline = deadline
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
+        check_deadline(self._deadline)  # past its time, no stage starts
         started = time.perf_counter()
         try:
             with self._hook(stage):
@@ -67,10 +69,15 @@ def holds_decode(header: ImageHeader) -> bool:
     return header.pixels * DECODED_BYTES_PER_PIXEL <= HELD_DECODE_MB * MIB
 
 
-def full_size_mask(small_mask: Image.Image, size: tuple[int, int], edges: Edges) -> Image.Image:
+def full_size_mask(
+    small_mask: Image.Image,
+    size: tuple[int, int],
+    edges: Edges,
+    deadline: float | None = None,
+) -> Image.Image:
     """The mask at the image's size with the edges asked for (rembg's post-processing for sharp)."""
     mask = upscale_mask(small_mask, size)
-    return mask if edges is Edges.SOFT else sharpen(mask)
+    return mask if edges is Edges.SOFT else sharpen(mask, deadline=deadline)
 
 
 def crop_mask(mask: Image.Image, options: RemoveOptions) -> Image.Image:
@@ -87,6 +94,7 @@ def render(
     model: U2NetModel,
     stage_hook: StageHook = untraced,
     threads: int = 1,
+    deadline: float | None = None,
 ) -> Rendered:
     """Produce the requested output for admitted image bytes.
 
@@ -96,12 +104,15 @@ def render(
     is small and otherwise decoded again afterwards. The cutout is then made in place in the
     full decode, which is freed, with the mask, before its result is encoded. Each stage
     (decode, inference, compose, encode) is timed and run inside `stage_hook`; `threads` is
-    how many cores the encoder may use.
+    how many cores the encoder may use. Past `deadline` (time.monotonic()), no stage starts and
+    a decode stops between two chunks of its input, with ProcessingTimeoutError.
     """
-    stage = _Stages(stage_hook)
+    stage = _Stages(stage_hook, deadline)
     with stage("decode"):
-        full = None if uses_draft(header) else decode(data, header)
-        preview = full if full is not None else decode(data, header, draft_side=MODEL_DRAFT_SIDE)
+        full = None if uses_draft(header) else decode(data, header, deadline=deadline)
+        preview = full
+        if preview is None:
+            preview = decode(data, header, draft_side=MODEL_DRAFT_SIDE, deadline=deadline)
         size = header.oriented_size if full is None else full.size
         batch = model_input(model_view(preview))
         del preview
@@ -112,13 +123,13 @@ def render(
         del batch
     if options.mask:
         with stage("compose"):
-            result = crop_mask(full_size_mask(small_mask, size, options.edges), options)
+            result = crop_mask(full_size_mask(small_mask, size, options.edges, deadline), options)
     else:
         if full is None:
             with stage("decode"):
-                full = decode(data, header)
+                full = decode(data, header, deadline=deadline)
         with stage("compose"):
-            mask = full_size_mask(small_mask, full.size, options.edges)
+            mask = full_size_mask(small_mask, full.size, options.edges, deadline)
             box = crop_box(full, mask, options)
             if box is not None:  # crop here, so each uncropped original is freed as it goes
                 mask = mask.crop(box)

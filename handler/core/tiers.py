@@ -14,11 +14,14 @@ one keeps it resident in its arena. Tiers from FAST_FROM_MB use the fast profile
 A request has phases that never overlap. The model runs first, on a reduced picture, with
 at most HELD_DECODE_MB of decoded image alive (the pipeline frees and later re-decodes
 anything bigger); its working set is returned when it finishes. Then the full-size work
-(decode, compose, encode) runs at `bytes_per_pixel`, which is the worst measured path: PNG,
-JPEG and mask outputs share one figure, WebP (whose encoder alone needs several times more)
-has its own. The encoded input is held throughout, and a hostile file can make Pillow read
-part of it twice more for a moment while decoding (unknown PNG chunks are read in blocks and
-joined); that is the third term.
+(decode, compose, encode) runs at `bytes_per_pixel`: the larger of the output's figure (PNG,
+JPEG and mask outputs share one, WebP, whose encoder alone needs several times more, has its
+own) and the input's decoder path's (DECODE_BYTES_PER_PIXEL: a WebP, or a progressive JPEG
+with full-size chroma or four components, needs more to decode than the common figure). Each
+path whose decode costs more than the common figure gets its own, lower, pixel cap. The
+encoded input is held throughout, and a hostile file can make Pillow read part of it twice
+more for a moment while decoding (unknown PNG chunks are read in blocks and joined); that is
+the third term.
 """
 
 from __future__ import annotations
@@ -35,6 +38,28 @@ MIB = 1024 * 1024
 # dependencies, and paste the new values here.
 BYTES_PER_PIXEL = 9.1  # worst path: RGBA input on an opaque colour, or cropped to 1 px less
 WEBP_BYTES_PER_PIXEL = 37.5  # worst path: RGBA input with a noisy alpha, WebP output
+# What decoding costs a pixel, by decoder path (handler/core/structure.py decoder_path), where
+# it is more than BYTES_PER_PIXEL; every other measured path decodes within it. Measured by
+# `bench/memory_model.py paths` (docs/memory.md, "Decoder paths"): the whole process's net
+# peak per pixel with PNG output, each file carrying EXIF orientation 6 where its format can.
+DECODE_BYTES_PER_PIXEL = {
+    "webp-lossy": 16.1,  # libwebp's two frame canvases, its frame copy and the image: 16 a pixel
+    "webp-lossless": 17.9,
+    "webp-animated": 16.1,
+    "jpeg-progressive-cmyk": 12.1,  # coefficients of four full-size components (8) + the image
+    "jpeg-progressive-ycck": 12.1,
+    "jpeg-progressive-444": 10.1,  # coefficients of three full-size components (6) + the image
+}
+# The measured paths that decode within BYTES_PER_PIXEL. A path in neither set (a TIFF
+# compression nobody measured, say) is charged the worst of its format.
+COMMON_PATHS = frozenset(
+    {
+        "jpeg", "jpeg-444", "jpeg-progressive", "jpeg-cmyk", "jpeg-ycck",
+        "png", "png-16bit", "png-interlaced", "png-16bit-interlaced",
+        "tiff-raw", "tiff-lzw", "tiff-deflate", "tiff-packbits", "tiff-jpeg",
+        "gif", "bmp",
+    }
+)  # fmt: skip
 # The lean session profile: the model's working set is returned after every run.
 BASE_MB = 128.5
 INFERENCE_PEAK_MB = 285.3
@@ -112,23 +137,36 @@ class MemoryTier:
     def footprint(self) -> Footprint:
         return FOOTPRINTS[self.profile]
 
-    def pixel_cap(self, output: OutputFormat = OutputFormat.PNG) -> int:
-        """The pixel cap for an output format (WebP's encoder needs more memory)."""
+    def pixel_cap(self, output: OutputFormat = OutputFormat.PNG, path: str = "") -> int:
+        """The pixel cap for an output format (WebP's encoder needs more memory) and an input's
+        decoder path (a WebP or a progressive CMYK JPEG needs more to decode), the lower."""
+        cap = self.max_pixels
         if output is OutputFormat.WEBP and self.max_webp_pixels is not None:
-            return min(self.max_webp_pixels, self.max_pixels)
-        return self.max_pixels
+            cap = min(self.max_webp_pixels, cap)
+        decode_per_pixel = decode_bytes_per_pixel(path)
+        if decode_per_pixel > BYTES_PER_PIXEL:
+            cap = min(cap, int(self.max_pixels * BYTES_PER_PIXEL / decode_per_pixel))
+        return cap
 
     def estimated_peak_mb(
-        self, pixels: int, input_bytes: int = 0, output: OutputFormat = OutputFormat.PNG
+        self,
+        pixels: int,
+        input_bytes: int = 0,
+        output: OutputFormat = OutputFormat.PNG,
+        path: str = "",
     ) -> float:
         """Predicted whole-process peak RSS while processing one image of this size."""
-        return estimated_peak_mb(pixels, input_bytes, output, self.footprint)
+        return estimated_peak_mb(pixels, input_bytes, output, self.footprint, path)
 
     def estimated_bytes(
-        self, pixels: int, input_bytes: int = 0, output: OutputFormat = OutputFormat.PNG
+        self,
+        pixels: int,
+        input_bytes: int = 0,
+        output: OutputFormat = OutputFormat.PNG,
+        path: str = "",
     ) -> int:
         """What one image adds to the idle process at its peak: its share of the budget."""
-        peak_mb = estimated_peak_mb(pixels, input_bytes, output, self.footprint)
+        peak_mb = estimated_peak_mb(pixels, input_bytes, output, self.footprint, path)
         return int((peak_mb - self.footprint.base_mb) * MIB)
 
     def image_budget_bytes(self) -> int:
@@ -148,14 +186,31 @@ class MemoryTier:
         }
 
 
+def decode_bytes_per_pixel(path: str) -> float:
+    """What decoding costs a pixel on this decoder path ("" for the common figure).
+
+    A path outside the table decodes within BYTES_PER_PIXEL when it was measured, else it is
+    charged the worst measured path of its format, or of all formats.
+    """
+    if not path or path in DECODE_BYTES_PER_PIXEL:
+        return DECODE_BYTES_PER_PIXEL.get(path, BYTES_PER_PIXEL)
+    if path in COMMON_PATHS:
+        return BYTES_PER_PIXEL
+    family = path.split("-", 1)[0]
+    same = [v for name, v in DECODE_BYTES_PER_PIXEL.items() if name.split("-", 1)[0] == family]
+    return max(same or [BYTES_PER_PIXEL, *DECODE_BYTES_PER_PIXEL.values()])
+
+
 def estimated_peak_mb(
     pixels: int,
     input_bytes: int = 0,
     output: OutputFormat = OutputFormat.PNG,
     footprint: Footprint = FOOTPRINTS["lean"],
+    path: str = "",
 ) -> float:
     """The memory model: whole-process peak RSS in MiB for one image."""
     per_pixel = WEBP_BYTES_PER_PIXEL if output is OutputFormat.WEBP else BYTES_PER_PIXEL
+    per_pixel = max(per_pixel, decode_bytes_per_pixel(path))
     decoded_mb = DECODED_BYTES_PER_PIXEL * pixels / MIB
     input_mb = input_bytes / MIB
     inference_mb = footprint.inference_peak_mb + min(HELD_DECODE_MB, decoded_mb)

@@ -107,9 +107,19 @@ class CutoutService:
             )
         refuse_unfinishable(header, options, time_budget_s)
         # Reserved before decoding: what this image adds to the process at its peak.
-        estimate = self.tier.estimated_bytes(header.pixels, len(data), options.format)
+        estimate = self.tier.estimated_bytes(header.pixels, len(data), options.format, header.path)
+        # Past the budget the work stops (between stages, or between chunks of a decode), so an
+        # abandoned request does not keep a core and its reservation.
+        deadline = None if time_budget_s is None else time.monotonic() + time_budget_s
         with self.budget.reserve(estimate):
-            rendered = render(data, header, options, model=self.model, stage_hook=self.stage_hook)
+            rendered = render(
+                data,
+                header,
+                options,
+                model=self.model,
+                stage_hook=self.stage_hook,
+                deadline=deadline,
+            )
         metadata = {
             "model": self.model.model_id,
             "source-sha256": key.source_sha256,

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from handler.core.tiers import MemoryTier
+from tests.memory.bombs import jpeg_scan_bomb, png_chunk_bomb
 from tests.support import encode_image, photo
 
 # Small caps (1.3 MP, 4 MiB) keep the over-cap body small; every hostile case is over any
@@ -191,6 +192,13 @@ def exif_rotated_jpeg() -> bytes:
     return encode_image(photo(60, 40), "JPEG", exif=exif)
 
 
+def orientation_6_tiff() -> bytes:
+    """Stored 60x40 with its Orientation tag 6: shown 40x60 (Pillow turns it while loading)."""
+    exif = Image.Exif()
+    exif[_ORIENTATION_TAG] = 6
+    return encode_image(photo(60, 40), "TIFF", exif=exif)
+
+
 def animated_gif() -> bytes:
     frames = [photo(40, 24, seed=i).convert("P") for i in range(3)]
     return encode_image(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50)
@@ -245,6 +253,13 @@ HOSTILE: tuple[Case, ...] = (
         "image_too_large",
     ),
     Case("gif-frame-bomb-45000x45000", gif_frame_bomb, 413, "image_too_large"),
+    Case(
+        "jpeg-scan-bomb",
+        lambda: jpeg_scan_bomb(side=64, scans=200),
+        422,
+        "image_too_complex",
+    ),
+    Case("png-chunk-bomb", lambda: png_chunk_bomb(20_000), 422, "image_too_complex"),
     Case("truncated-jpeg", truncated_jpeg, 422, "corrupt_image"),
     Case("tiff-rational-strip-offsets", tiff_rational_strip_offsets, 422, "corrupt_image"),
     Case("png-bad-header-crc", png_bad_header_crc, 422, "corrupt_image"),
@@ -290,6 +305,7 @@ VALID: tuple[Case, ...] = (
     Case("palette-transparency-png", palette_with_transparency, size=(48, 32)),
     Case("rgba-png", _image(lambda: photo(30, 30).convert("RGBA"), "PNG"), size=(30, 30)),
     Case("exif-rotated-jpeg", exif_rotated_jpeg, size=(40, 60)),
+    Case("orientation-6-tiff", orientation_6_tiff, size=(40, 60)),
     Case("animated-gif", animated_gif, size=(40, 24)),
     Case("multipage-tiff", multipage_tiff, size=(44, 28)),
     Case("webp-lossy", _image(lambda: photo(58, 38), "WEBP", quality=80), size=(58, 38)),

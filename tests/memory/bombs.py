@@ -44,3 +44,24 @@ def jpeg_declaring(width: int, height: int) -> bytes:
     sof = data.index(b"\xff\xc0")
     struct.pack_into(">HH", data, sof + 5, height, width)
     return bytes(data)
+
+
+def jpeg_scan_bomb(side: int = 8000, scans: int = 5000) -> bytes:
+    """A valid progressive JPEG whose last scan (an AC refinement of a flat grey picture: a few
+    bytes of end-of-band runs) is repeated `scans` times: each repeat is a pass over every
+    block of the image, so decoding costs milliseconds a scan at 64 MP."""
+    out = io.BytesIO()
+    Image.new("L", (side, side), 128).save(out, "JPEG", progressive=True, quality=90)
+    data = out.getvalue()
+    end = data.rindex(b"\xff\xd9")
+    scan = data[data.rindex(b"\xff\xda") : end]
+    return data[:end] + scan * scans + data[end:]
+
+
+def png_chunk_bomb(chunks: int = 800_000, *, after_pixels: bool = False) -> bytes:
+    """A valid 64x48 PNG with `chunks` empty private chunks before (or after) its pixel data."""
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 90, 40)).save(out, "PNG")
+    data = out.getvalue()
+    at = data.index(b"IEND") - 4 if after_pixels else data.index(b"IDAT") - 4
+    return data[:at] + _chunk(b"jUNk", b"") * chunks + data[at:]

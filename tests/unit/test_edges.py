@@ -107,6 +107,16 @@ def test_threshold_is_at_127() -> None:
         assert (out == expected).all(), level
 
 
+def test_a_passed_deadline_stops_it() -> None:
+    import time
+
+    from handler.errors import ProcessingTimeoutError
+
+    with pytest.raises(ProcessingTimeoutError):
+        sharpen(Image.new("L", (8, 8)), deadline=time.monotonic() - 1)
+    assert sharpen(Image.new("L", (8, 8)), deadline=time.monotonic() + 60).size == (8, 8)
+
+
 def test_empty_image() -> None:
     assert sharpen(Image.new("L", (0, 5))).size == (0, 5)
 
