@@ -14,8 +14,10 @@ RUN pip install --no-cache-dir --no-deps --require-hashes --only-binary=:all: \
 
 FROM public.ecr.aws/lambda/python:3.12
 COPY --from=dependencies /opt/dependencies ${LAMBDA_TASK_ROOT}
-# The model where handler/settings.py looks for it in the image (IMAGE_MODEL_PATH).
+# The models where handler/settings.py looks for them in the image (IMAGE_MODEL_DIR); which of
+# them a function loads is CUTOUT_MODELS (u2net's 176 MB are read only where it is listed).
 COPY layers/model/u2netp.onnx /opt/ml/model/u2netp.onnx
+COPY layers/model/u2net.onnx /opt/ml/model/u2net.onnx
 COPY handler/ ${LAMBDA_TASK_ROOT}/handler/
 # The image is read-only at run time: compile now so no cold start compiles handler/ again.
 RUN python -m compileall -q "${LAMBDA_TASK_ROOT}/handler"

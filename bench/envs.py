@@ -2,8 +2,8 @@
 
 Both tools run from environments built the same way (no dev extras), so footprint, import time
 and cold start compare like with like. rembg is never a dependency of cutout: it lives only in
-`.bench/rembg-venv`. Its model is our verified u2netp.onnx, placed where rembg looks first, so
-nothing is downloaded at run time.
+`.bench/rembg-venv`. Its model is our verified u2netp.onnx (or u2net.onnx for the u2net part),
+placed where rembg looks first, so nothing is downloaded at run time.
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / ".bench"
-MODEL = REPO / "layers" / "model" / "u2netp.onnx"
+MODEL_DIR = REPO / "layers" / "model"
+MODEL = MODEL_DIR / "u2netp.onnx"
 LAMBDA_REQUIREMENTS = REPO / "requirements" / "lambda.in"
 REMBG_REQUIREMENT = "rembg[cpu,cli]==2.0.86"
-# rembg's own checksum for u2netp.onnx (sessions/u2netp.py); DESIGN.md lists the same file.
+# rembg's own checksums (sessions/u2netp.py, sessions/u2net.py); DESIGN.md lists the same files.
 U2NETP_MD5 = "8e83ca70e441ab06c318d82300c84806"
+MODEL_MD5 = {"u2netp": U2NETP_MD5, "u2net": "60024c5c889badc19c04ad937298a77b"}
 # Any HTTP(S) request from a rembg process goes to a closed local port and fails at once: a
 # guard that the benchmark never fetches weights, even if the seeded model were missed.
 NO_NETWORK = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}
@@ -74,34 +76,36 @@ def base_env() -> dict[str, str]:
     return env
 
 
-def seed_rembg_model(home: Path) -> Path:
-    """Put the verified model at $U2NET_HOME/u2netp.onnx (rembg's resolve_existing finds it)."""
-    if not MODEL.is_file():
-        raise SystemExit(f"{MODEL} is missing: run 'make setup' first")
-    if md5_of(MODEL) != U2NETP_MD5:
-        raise SystemExit(f"{MODEL} does not have rembg's md5 {U2NETP_MD5}: run 'make setup'")
+def seed_rembg_model(home: Path, model: str = "u2netp") -> Path:
+    """Put the verified model at $U2NET_HOME/<model>.onnx (rembg's resolve_existing finds it)."""
+    source = MODEL_DIR / f"{model}.onnx"
+    md5 = MODEL_MD5[model]
+    if not source.is_file():
+        raise SystemExit(f"{source} is missing: run 'make setup' first")
+    if md5_of(source) != md5:
+        raise SystemExit(f"{source} does not have rembg's md5 {md5}: run 'make setup'")
     home.mkdir(parents=True, exist_ok=True)
-    # rembg checks <home>/models/u2netp/u2netp.onnx first: make sure nothing else sits there.
+    # rembg checks <home>/models/<model>/<model>.onnx first: make sure nothing else sits there.
     shutil.rmtree(home / "models", ignore_errors=True)
-    target = home / "u2netp.onnx"
-    if not target.is_file() or md5_of(target) != U2NETP_MD5:
-        shutil.copyfile(MODEL, target)
-    if md5_of(target) != U2NETP_MD5:
+    target = home / f"{model}.onnx"
+    if not target.is_file() or md5_of(target) != md5:
+        shutil.copyfile(source, target)
+    if md5_of(target) != md5:
         raise SystemExit(f"{target}: md5 mismatch after copying")
     return target
 
 
-def rembg_env() -> ToolEnv:
+def rembg_env(model: str = "u2netp") -> ToolEnv:
     """rembg 2.0.86 in .bench/rembg-venv, with the model seeded and the network closed."""
     root = WORK / "rembg-venv"
     _ensure_venv(root, REMBG_REQUIREMENT, [REMBG_REQUIREMENT], always=False)
     home = WORK / "u2net-home"
-    seed_rembg_model(home)
-    env = base_env() | NO_NETWORK | {"U2NET_HOME": str(home)}
+    seed_rembg_model(home, model)
+    env = base_env() | NO_NETWORK | {"U2NET_HOME": str(home), "BENCH_MODEL": model}
     return ToolEnv("rembg", root, env)
 
 
-def cutout_env() -> ToolEnv:
+def cutout_env(model: str = "u2netp") -> ToolEnv:
     """This checkout without dev extras in .bench/cutout-venv (reinstalled on every run)."""
     root = WORK / "cutout-venv"
     _ensure_venv(root, "cutout", ["--force-reinstall", "--no-deps", str(REPO)], always=True)
@@ -119,7 +123,9 @@ def cutout_env() -> ToolEnv:
         _pip(root, *requirements)
         deps_stamp.write_text(wanted)
     env = base_env() | {
-        "CUTOUT_MODEL_PATH": str(MODEL),
+        "CUTOUT_MODELS": model,
+        "BENCH_MODEL": model,
+        "CUTOUT_MODEL_PATH": str(MODEL_DIR / f"{model}.onnx"),
         "CUTOUT_CACHE_DIR": "",  # every run does the work; a cache hit would measure nothing
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_NAMESPACE": "cutout-bench",

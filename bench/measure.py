@@ -52,6 +52,11 @@ def _pin(cpus: set[int] | None) -> Callable[[], None] | None:
     return lambda: os.sched_setaffinity(0, cpus)
 
 
+def model_of(tool: ToolEnv) -> str:
+    """The model a tool's environment runs (bench/envs.py sets BENCH_MODEL)."""
+    return tool.env.get("BENCH_MODEL", "u2netp")
+
+
 def worker_command(tool: ToolEnv, *args: str) -> list[str]:
     return [str(tool.python), str(WORKER), "--tool", tool.name, *args]
 
@@ -194,7 +199,7 @@ def batch(cutout: ToolEnv, rembg: ToolEnv, images: Sequence[BenchImage], rounds:
     out = WORK / "batch-out"
     commands = {
         "cutout": [str(cutout.script("cutout")), "remove", str(folder), "-o", str(out)],
-        "rembg": [str(rembg.script("rembg")), "p", "-m", "u2netp", str(folder), str(out)],
+        "rembg": [str(rembg.script("rembg")), "p", "-m", model_of(rembg), str(folder), str(out)],
     }
     envs = {"cutout": cutout.env, "rembg": rembg.env}
     result: Raw = {"cutout": [], "rembg": []}
@@ -215,7 +220,13 @@ def event_body(event: Path) -> bytes:
     return base64.b64decode(json.loads(event.read_text())["body"])
 
 
-def cold_start(cutout: ToolEnv, rembg: ToolEnv, image: BenchImage, rounds: int) -> dict[str, Raw]:
+def cold_start(
+    cutout: ToolEnv,
+    rembg: ToolEnv,
+    image: BenchImage,
+    rounds: int,
+    kinds: Sequence[str] = ("cli", "lambda"),
+) -> dict[str, Raw]:
     """Process start to first result written: the CLIs on one image, and Lambda-style init.
 
     Lambda-style: `cutout invoke events/api-v1.json`, against rembg as it is usually deployed
@@ -233,7 +244,14 @@ def cold_start(cutout: ToolEnv, rembg: ToolEnv, image: BenchImage, rounds: int) 
             out / "c.png",
         ),
         "cli:rembg": (
-            [str(rembg.script("rembg")), "i", "-m", "u2netp", str(image.path), str(out / "r.png")],
+            [
+                str(rembg.script("rembg")),
+                "i",
+                "-m",
+                model_of(rembg),
+                str(image.path),
+                str(out / "r.png"),
+            ],
             rembg.env,
             out / "r.png",
         ),
@@ -255,7 +273,7 @@ def cold_start(cutout: ToolEnv, rembg: ToolEnv, image: BenchImage, rounds: int) 
         ),
     }
     result: dict[str, Raw] = {}
-    for kind in ("cli", "lambda"):
+    for kind in kinds:
         for r in range(rounds + 1):
             for name in alternating(["cutout", "rembg"], r):
                 command, env, target = cases[f"{kind}:{name}"]

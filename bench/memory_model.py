@@ -14,8 +14,8 @@ The plateau is the peak for a 1 MP image (the model's working set dominates); th
 least-squares fit over the points above it, on the worst path at each size (the envelope of
 every scenario except WebP output, which gets its own slope through the same base).
 
-    .venv/bin/python bench/memory_model.py fit [--sizes 1,24,40,64,96] [--json FILE]
-    .venv/bin/python bench/memory_model.py tiers [--tiers 512,1024,2048]
+    .venv/bin/python bench/memory_model.py fit [--sizes 1,24,40,64,96] [--json FILE] [--model NAME]
+    .venv/bin/python bench/memory_model.py tiers [--tiers 512,1024,2048] [--model NAME]
     .venv/bin/python bench/memory_model.py paths [--sizes 8,24] [--cold] [--json FILE]
     .venv/bin/python bench/memory_model.py path-tiers [--tiers 512,1024,2048]
     .venv/bin/python bench/memory_model.py rembg --rembg-python PATH [--runs 3]
@@ -23,7 +23,9 @@ every scenario except WebP output, which gets its own slope through the same bas
     .venv/bin/python bench/memory_model.py concurrency [--memory-mb 1024] [--requests 8]
 
 `tiers` runs the largest image each tier admits (per path) with AWS_LAMBDA_FUNCTION_MEMORY_SIZE
-set and checks the peak against 90 % of the tier. `paths` measures every decoder path
+set and checks the peak against 90 % of the tier. The children load the models CUTOUT_MODELS
+names (the parent's environment); `--model` is the one that draws the mask (default: the
+first), and every loaded model runs once in the warm-up. `paths` measures every decoder path
 (bench/decoder_paths.py: each input format and variant) and fits what decoding costs a pixel on
 each (DECODE_BYTES_PER_PIXEL); `path-tiers` runs each at its own cap per tier, plain and padded
 to the byte cap. `rembg` compares a 12 MP JPEG with rembg
@@ -235,10 +237,11 @@ def measure(args: argparse.Namespace) -> int:
     from handler.errors import CutoutError
 
     record: dict[str, Any] = {"init_s": time.perf_counter() - started}
-    if not args.cold:  # a warm container: the model has run before (its later runs peak higher)
+    if not args.cold:  # a warm container: each model has run before (later runs peak higher)
         warm = io.BytesIO()
         photo_content(64, 48).save(warm, "JPEG")
-        runtime.service.remove(warm.getvalue(), RemoveOptions(mask=True))
+        for name in runtime.service.models:
+            runtime.service.remove(warm.getvalue(), RemoveOptions(mask=True), model=name)
     record["idle_mb"] = current_rss_mb()
     if args.image:
         data = Path(args.image).read_bytes()
@@ -250,7 +253,7 @@ def measure(args: argparse.Namespace) -> int:
         )
         started = time.perf_counter()
         try:
-            outcome = runtime.service.remove(data, options)
+            outcome = runtime.service.remove(data, options, model=args.model)
             record.update(
                 status="ok",
                 pixels=outcome.header.pixels,
@@ -325,14 +328,16 @@ class Point:
         return self.peak_mb - self.input_bytes / MIB
 
 
-def collect(sizes: list[float], scenarios: Iterable[Scenario], workdir: Path) -> list[Point]:
+def collect(
+    sizes: list[float], scenarios: Iterable[Scenario], workdir: Path, extra: list[str]
+) -> list[Point]:
     points: list[Point] = []
     for megapixels in sizes:
         for scenario in scenarios:
             suffix = ".jpg" if scenario.container == "JPEG" else ".png"
             path = workdir / f"{scenario.name.replace('>', '-')}-{megapixels}mp{suffix}"
             input_bytes = make_image(scenario, int(megapixels * 1e6), path)
-            result = run_child(path, scenario, FIT_MEMORY_MB)
+            result = run_child(path, scenario, FIT_MEMORY_MB, extra)
             path.unlink()
             point = Point(
                 scenario=scenario.name,
@@ -460,7 +465,7 @@ def command_fit(args: argparse.Namespace) -> int:
     fitted = [s for s in SCENARIOS if not s.variant.startswith("padded")]
     chosen = [s for s in fitted if not args.only or s.name in args.only.split(",")]
     with tempfile.TemporaryDirectory(prefix="cutout-memory-") as workdir:
-        points = collect(sizes, chosen, Path(workdir))
+        points = collect(sizes, chosen, Path(workdir), model_args(args))
     model = fit_model(points)
     print(report_fit(points, model))
     if args.json:
@@ -489,16 +494,27 @@ TIER_SCENARIOS = (
 )
 
 
+def model_args(args: argparse.Namespace) -> list[str]:
+    return ["--model", args.model] if args.model else []
+
+
 def command_tiers(args: argparse.Namespace) -> int:
     from handler.core.options import OutputFormat
     from handler.core.tiers import MemoryTier
+    from handler.settings import Settings
+
+    models = Settings.from_env().models
 
     by_name = {s.name: s for s in SCENARIOS}
     print("| tier | path | image | input | peak RSS | share of tier |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(prefix="cutout-tiers-") as workdir:
         for memory_mb in (int(t) for t in args.tiers.split(",")):
-            tier = MemoryTier.for_memory(memory_mb)
+            tier = MemoryTier.for_memory(memory_mb, models=models)
+            if not tier.holds_models:
+                held = "+".join(models)
+                print(f"| {memory_mb} MB | (does not hold {held}: refused at start-up) |")
+                continue
             for name in TIER_SCENARIOS:
                 if args.only and name not in args.only.split(","):
                     continue
@@ -513,7 +529,7 @@ def command_tiers(args: argparse.Namespace) -> int:
                     pixels = int(pixels * tier.max_input_bytes / input_bytes * 0.98)
                     input_bytes = make_image(scenario, pixels, path)
                 width, height = dimensions(pixels)
-                result = run_child(path, scenario, memory_mb)
+                result = run_child(path, scenario, memory_mb, model_args(args))
                 path.unlink()
                 peak = float(result.get("peak_mb", math.nan))
                 print(
@@ -816,9 +832,11 @@ def main() -> int:
     fit.add_argument("--sizes", default="1,24,40,64,96", help="megapixels, comma separated")
     fit.add_argument("--only", default="", help="scenario names, comma separated")
     fit.add_argument("--json", help="write the raw points here")
+    fit.add_argument("--model", help="the loaded model that draws the mask (default: first)")
     tiers = sub.add_parser("tiers", help="peak RSS at each tier's largest admitted image")
     tiers.add_argument("--tiers", default="512,1024,2048")
     tiers.add_argument("--only", default="", help="path names, comma separated")
+    tiers.add_argument("--model", help="the loaded model that draws the mask (default: first)")
     paths = sub.add_parser("paths", help="what decoding costs a pixel on each decoder path")
     paths.add_argument("--sizes", default="8,24", help="megapixels, comma separated")
     paths.add_argument("--only", default="", help="file names (bench/decoder_paths.py)")
@@ -844,6 +862,7 @@ def main() -> int:
     child.add_argument("--crop", action="store_true")
     child.add_argument("--bg-color")
     child.add_argument("--cold", action="store_true", help="no warm-up request first")
+    child.add_argument("--model", help="the loaded model that draws the mask")
     args = parser.parse_args()
     commands = {
         "fit": command_fit,

@@ -3,6 +3,8 @@
 python -m bench.run                 full run (about 15-25 minutes on 2 shared cores)
 BENCH_QUICK=1 python -m bench.run   a few repeats, for debugging the harness
 python -m bench.run --render-only   redraw the report and plots from results.json
+python -m bench.run --model u2net   only the u2net part against `rembg -m u2net` (bench/u2net.py;
+                                    BENCH_MODEL=u2net make bench does the same), docs/bench/u2net.md
 """
 
 from __future__ import annotations
@@ -117,6 +119,22 @@ def write_report(results: dict[str, Any], folder: Path) -> None:
     plots.draw_all(results, folder)
 
 
+def run_u2net(quick: bool, out: Path, render_only: bool) -> int:
+    from bench import u2net
+
+    results_path = out / "u2net.json"
+    if render_only:
+        results = json.loads(results_path.read_text())
+    else:
+        step("u2net part: cutout against rembg -m u2net")
+        results = _rounded(u2net.measure_u2net(quick))
+        out.mkdir(parents=True, exist_ok=True)
+        results_path.write_text(json.dumps(results, indent=1) + "\n")
+    (out / "u2net.md").write_text(u2net.render(results))
+    step(f"wrote {out}/u2net.md and u2net.json")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", default=bool(os.environ.get("BENCH_QUICK")))
@@ -126,9 +144,17 @@ def main(argv: list[str] | None = None) -> int:
         help="folder for results and plots (default: docs/bench, or .bench/quick in quick mode)",
     )
     parser.add_argument("--render-only", action="store_true")
+    parser.add_argument(
+        "--model",
+        choices=["u2netp", "u2net"],
+        default=os.environ.get("BENCH_MODEL") or "u2netp",
+        help="u2net: only the u2net part (bench/u2net.py)",
+    )
     args = parser.parse_args(argv)
     if args.out is None:
         args.out = envs.WORK / "quick" if args.quick else DOCS
+    if args.model == "u2net":
+        return run_u2net(args.quick, args.out, args.render_only)
     results_path = args.out / "results.json"
     if args.render_only:
         results = json.loads(results_path.read_text())

@@ -35,6 +35,9 @@ from pathlib import Path
 from typing import Any, TextIO, cast
 
 MB = 1024 * 1024
+# The model both tools use: u2netp unless the bench runs its u2net part (bench/u2net.py); cutout
+# reads CUTOUT_MODELS, which the bench sets to the same name.
+MODEL = os.environ.get("BENCH_MODEL", "u2netp")
 
 
 def rss_mb() -> float:
@@ -80,7 +83,8 @@ class CutoutTool:
 
 
 class RembgTool:
-    """rembg 2.0.86's remove() with one reused u2netp session, as its docs recommend."""
+    """rembg 2.0.86's remove() with one reused session (u2netp, or BENCH_MODEL), as its docs
+    recommend."""
 
     name = "rembg"
 
@@ -88,7 +92,7 @@ class RembgTool:
         from rembg import new_session, remove
 
         self._remove = remove
-        self.session = new_session("u2netp")
+        self.session = new_session(MODEL)
         self.stages: dict[str, float] = {}
 
     def remove(self, data: bytes) -> bytes:
@@ -254,7 +258,7 @@ def time_import(tool_name: str, out: TextIO) -> None:
         import rembg
 
         imported = time.perf_counter()
-        rembg.new_session("u2netp")
+        rembg.new_session(MODEL)
         ready = time.perf_counter()
     reply(out, {"import_s": imported - t0, "ready_s": ready - t0, "rss_mb": rss_mb()})
 

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from handler.core.options import RemoveOptions
-from handler.core.tiers import MemoryTier
+from handler.core.tiers import MemoryTier, smallest_tier_holding
 from handler.errors import CutoutError
-from handler.settings import Settings
+from handler.settings import KNOWN_MODELS, MODELS_ENV, Settings
 
 if TYPE_CHECKING:
     from handler.serving.service import CutoutService
@@ -108,7 +108,22 @@ def write_atomically(target: Path, data: bytes) -> None:
     partial.replace(target)
 
 
+def load_asked_model(name: str | None) -> None:
+    """`--model`: make sure the process loads it. Like `invoke`, the CLI plays the deployment:
+    it adds the model to CUTOUT_MODELS (only it, when unset) before handler.runtime is imported;
+    the configured default, and CUTOUT_MODEL_PATH with it, stay as they are."""
+    if name is None:
+        return
+    if name not in KNOWN_MODELS:
+        raise CliError(f"--model must be one of {', '.join(KNOWN_MODELS)}; got {name!r}")
+    configured = [m.strip().lower() for m in os.environ.get(MODELS_ENV, "").split(",") if m.strip()]
+    if name not in configured:
+        os.environ[MODELS_ENV] = ",".join([*configured, name])
+
+
 def run_remove(args: argparse.Namespace, service_factory: Callable[[], CutoutService]) -> int:
+    model = args.model.strip().lower() if args.model else None
+    load_asked_model(model)
     options = RemoveOptions.parse(
         format=args.format,
         mask=args.mask,
@@ -127,8 +142,9 @@ def run_remove(args: argparse.Namespace, service_factory: Callable[[], CutoutSer
     failures = 0
     seen: dict[Path, Path] = {}
     progress = Progress(len(plan), sys.stderr, enabled=batch)
+    service.model_for(model)  # one line for a model the configuration cannot serve
     for source, target in plan:
-        reason = _remove_one(service, options, source, target, seen)
+        reason = _remove_one(service, options, model, source, target, seen)
         if reason is not None:
             failures += 1
             if batch and progress.enabled:
@@ -141,6 +157,7 @@ def run_remove(args: argparse.Namespace, service_factory: Callable[[], CutoutSer
 def _remove_one(
     service: CutoutService,
     options: RemoveOptions,
+    model: str | None,
     source: Path,
     target: Path | None,
     seen: dict[Path, Path],
@@ -162,7 +179,7 @@ def _remove_one(
     except OSError as exc:
         return exc.strerror or type(exc).__name__
     try:
-        outcome = service.remove(data, options)
+        outcome = service.remove(data, options, model=model)
     except CutoutError as exc:
         return f"{exc.message} [{exc.code}]"
     if target is None:
@@ -246,13 +263,27 @@ def run_invoke(args: argparse.Namespace) -> int:
 
 
 def run_limits(args: argparse.Namespace) -> int:
+    """The caps for the configured models together, and for each model alone."""
     settings = Settings.from_env()
-    limits: dict[str, Any] = dict(
-        MemoryTier.for_memory(settings.memory_mb, settings.session_profile).as_dict()
-    )
+    tier = MemoryTier.for_memory(settings.memory_mb, settings.session_profile, settings.models)
+    limits: dict[str, Any] = dict(tier.as_dict())
     limits["memory_source"] = (
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" if settings.memory_from_env else "default"
     )
+    limits["default_model"] = settings.models[0]
+    limits["holds_models"] = tier.holds_models
+    per_model: dict[str, Any] = {}
+    for name in KNOWN_MODELS:
+        alone = MemoryTier.for_memory(settings.memory_mb, settings.session_profile, (name,))
+        per_model[name] = {
+            "session_profile": alone.profile,
+            "max_pixels": alone.max_pixels,
+            "max_megapixels": round(alone.max_pixels / 1e6, 1),
+            "max_input_bytes": alone.max_input_bytes,
+            "holds": alone.holds_models,
+            "smallest_tier_mb": smallest_tier_holding((name,), settings.session_profile),
+        }
+    limits["per_model"] = per_model
     print(json.dumps(limits, indent=2))
     return 0
 
@@ -266,6 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     remove = sub.add_parser("remove", help="cut out images (files or folders)")
     remove.add_argument("inputs", nargs="+", metavar="INPUT")
     remove.add_argument("-o", "--out", help="output file, '-' for stdout, or a folder for batches")
+    remove.add_argument(
+        "--model",
+        metavar="NAME",
+        help=f"{' or '.join(KNOWN_MODELS)} (default: the first of CUTOUT_MODELS, else u2netp)",
+    )
     remove.add_argument("--format", choices=["png", "webp", "jpeg", "jpg"])
     remove.add_argument("--mask", action="store_true", help="write the mask alone")
     remove.add_argument("--bg-color", metavar="RRGGBB[AA]", help="background colour")
@@ -289,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", metavar="FILE", help="JSON lines of return values (default stdout)"
     )
 
-    sub.add_parser("limits", help="print this memory tier's caps as JSON")
+    sub.add_parser("limits", help="print this memory tier's caps (per model) as JSON")
     return parser
 
 

@@ -99,6 +99,13 @@ class ModelUnavailableError(CutoutError):
     status = 500
 
 
+class ModelNotLoadedError(CutoutError):
+    """The request chose a model this deployment has not loaded (CUTOUT_MODELS)."""
+
+    code = "model_unavailable"
+    status = 422
+
+
 class MalformedBodyError(CutoutError):
     code = "malformed_body"
     status = 400

@@ -1,4 +1,4 @@
-"""Process-wide state, built once at import (Lambda's init phase): settings, model, service."""
+"""Process-wide state, built once at import (Lambda's init phase): settings, models, service."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from handler.core.predict import (
     load_model,
     warm_up_model,
 )
-from handler.core.tiers import MemoryTier
+from handler.core.tiers import MemoryTier, tier_holding
 from handler.serving.allocator import return_large_blocks
 from handler.serving.cache import LocalDiskCache, NoCache, ResultCache
 from handler.serving.coldstart import InitClock
@@ -38,8 +38,9 @@ def build_cache(settings: Settings) -> ResultCache:
 
 
 def tier_for(settings: Settings) -> MemoryTier:
-    """The memory tier, with its session profile (CUTOUT_SESSION_PROFILE, else the tier's)."""
-    return MemoryTier.for_memory(settings.memory_mb, settings.session_profile)
+    """The memory tier for the loaded models, with its session profile (CUTOUT_SESSION_PROFILE,
+    else the tier's); ModelUnavailableError when the tier cannot hold the models."""
+    return tier_holding(settings.memory_mb, settings.session_profile, settings.models)
 
 
 def session_tuning(settings: Settings) -> SessionTuning:
@@ -60,10 +61,16 @@ def stage_hook(settings: Settings) -> StageHook:
     return traced
 
 
-def build_service(settings: Settings, model: U2NetModel) -> CutoutService:
-    """A service for these settings around an already loaded model."""
+def load_models(settings: Settings) -> dict[str, U2NetModel]:
+    """One session per model in CUTOUT_MODELS, the default first."""
+    tuning = session_tuning(settings)
+    return {name: load_model(path, tuning, name) for name, path in settings.model_files().items()}
+
+
+def build_service(settings: Settings, models: dict[str, U2NetModel]) -> CutoutService:
+    """A service for these settings around already loaded models (the first is the default)."""
     return CutoutService(
-        model=model,
+        models=models,
         tier=tier_for(settings),
         cache=build_cache(settings),
         stage_hook=stage_hook(settings),
@@ -72,10 +79,12 @@ def build_service(settings: Settings, model: U2NetModel) -> CutoutService:
 
 
 def warm_up() -> None:
-    """One inference on a blank input, once: ONNX Runtime's first run costs ~60 ms more than the
-    next ones (allocations, kernel set-up), better paid at init than by the first request."""
+    """One inference on a blank input per loaded model, once: ONNX Runtime's first run costs
+    ~60 ms more than the next ones (allocations, kernel set-up), better paid at init than by the
+    first request."""
     if "warm_up" not in init_clock.phases_ms:
-        warm_up_model(model)
+        for loaded in models.values():
+            warm_up_model(loaded)
         init_clock.mark("warm_up")
 
 
@@ -85,8 +94,10 @@ init_clock = InitClock(started=INIT_STARTED)
 return_large_blocks()
 settings = Settings.from_env()
 init_clock.mark("imports")
-model = load_model(settings.model_path, session_tuning(settings))
+tier_for(settings)  # refuse a tier too small for the models before loading any of them
+models = load_models(settings)
+model = models[settings.models[0]]  # the default
 init_clock.mark("session")
 if settings.warm_up:
     warm_up()
-service = build_service(settings, model)
+service = build_service(settings, models)

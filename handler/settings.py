@@ -17,6 +17,8 @@ CACHE_DIR_ENV = "CUTOUT_CACHE_DIR"
 INPUT_PREFIX_ENV = "CUTOUT_INPUT_PREFIX"
 OUTPUT_PREFIX_ENV = "CUTOUT_OUTPUT_PREFIX"
 MODEL_PATH_ENV = "CUTOUT_MODEL_PATH"
+MODELS_ENV = "CUTOUT_MODELS"
+TRIGGER_MODEL_ENV = "CUTOUT_TRIGGER_MODEL"
 THREADS_ENV = "CUTOUT_THREADS"
 API_KEYS_ENV = "CUTOUT_API_KEYS"
 MEDIA_BUCKET_ENV = "CUTOUT_MEDIA_BUCKET"
@@ -37,9 +39,15 @@ WARM_UP_ENV = "CUTOUT_WARM_UP"
 # Init types whose init phase no request waits for: the warm-up run is free there.
 WARM_UP_INIT_TYPES = frozenset({"snap-start", "provisioned-concurrency"})
 
-# Where the container image puts the model (see Dockerfile); the repo checkout's copy comes first.
-IMAGE_MODEL_PATH = Path("/opt/ml/model/u2netp.onnx")
-CHECKOUT_MODEL_PATH = Path(__file__).resolve().parent.parent / "layers" / "model" / "u2netp.onnx"
+# The models cutout knows (files <name>.onnx, fetched by layers/fetch_model.py); the first is the
+# default of CUTOUT_MODELS.
+KNOWN_MODELS = ("u2netp", "u2net")
+DEFAULT_MODELS = ("u2netp",)
+# Where the container image puts the models (see Dockerfile); the repo checkout's copies come first.
+IMAGE_MODEL_DIR = Path("/opt/ml/model")
+CHECKOUT_MODEL_DIR = Path(__file__).resolve().parent.parent / "layers" / "model"
+IMAGE_MODEL_PATH = IMAGE_MODEL_DIR / "u2netp.onnx"
+CHECKOUT_MODEL_PATH = CHECKOUT_MODEL_DIR / "u2netp.onnx"
 
 # Memory tier assumed when AWS_LAMBDA_FUNCTION_MEMORY_SIZE is absent (local runs).
 DEFAULT_MEMORY_MB = 2048
@@ -102,6 +110,12 @@ def _trigger_edges(env: Mapping[str, str]) -> Edges:
         raise ValueError(f"{TRIGGER_EDGES_ENV} must be one of {choices}, got {raw!r}") from None
 
 
+def default_model_file(name: str) -> Path:
+    """Where a known model's file is: the checkout's copy if there is one, else the image's."""
+    checkout = CHECKOUT_MODEL_DIR / f"{name}.onnx"
+    return checkout if checkout.is_file() else IMAGE_MODEL_DIR / f"{name}.onnx"
+
+
 def _warm_up(env: Mapping[str, str]) -> bool:
     """A warm-up inference at init: where no request waits for init (SnapStart, provisioned
     concurrency), unless CUTOUT_WARM_UP says otherwise. On demand the first request waits for
@@ -118,7 +132,33 @@ def _warm_up(env: Mapping[str, str]) -> bool:
 
 
 def _default_model_path() -> Path:
-    return CHECKOUT_MODEL_PATH if CHECKOUT_MODEL_PATH.is_file() else IMAGE_MODEL_PATH
+    return default_model_file(DEFAULT_MODELS[0])
+
+
+def _models(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get(MODELS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MODELS
+    names = tuple(dict.fromkeys(name.strip().lower() for name in raw.split(",") if name.strip()))
+    unknown = [name for name in names if name not in KNOWN_MODELS]
+    if unknown or not names:
+        raise ValueError(
+            f"{MODELS_ENV} must list some of {', '.join(KNOWN_MODELS)} (comma separated, "
+            f"the first is the default); got {raw[:60]!r}"
+        )
+    return names
+
+
+def _trigger_model(env: Mapping[str, str], models: tuple[str, ...]) -> str:
+    raw = env.get(TRIGGER_MODEL_ENV, "").strip().lower()
+    if not raw:
+        return models[0]
+    if raw not in models:
+        raise ValueError(
+            f"{TRIGGER_MODEL_ENV} must be one of the loaded models ({MODELS_ENV}: "
+            f"{', '.join(models)}); got {raw[:40]!r}"
+        )
+    return raw
 
 
 def _default_cache_dir(env: Mapping[str, str]) -> Path:
@@ -147,7 +187,10 @@ class Settings:
     memory_from_env: bool = False
     in_lambda: bool = False
     tracing: bool = False
+    # The models loaded at import, the first the default; model_path is the default's file.
+    models: tuple[str, ...] = DEFAULT_MODELS
     model_path: Path = field(default_factory=_default_model_path)
+    trigger_model: str = DEFAULT_MODELS[0]  # the model the S3 trigger uses
     threads: int = field(default_factory=_cpu_count)
     cache_bucket: str = ""
     cache_dir: Path | None = None
@@ -159,7 +202,7 @@ class Settings:
     presign_ttl_seconds: int = DEFAULT_PRESIGN_TTL_SECONDS
     time_budget_seconds: float = DEFAULT_TIME_BUDGET_SECONDS
     session_profile: str | None = None  # None: the tier's own (handler/core/tiers.py)
-    trigger_edges: Edges = Edges.SOFT  # the S3 trigger's edges (its only request option)
+    trigger_edges: Edges = Edges.SOFT  # the S3 trigger's edges (CUTOUT_TRIGGER_EDGES)
     warm_up: bool = False
 
     @classmethod
@@ -173,12 +216,15 @@ class Settings:
         else:
             cache_dir = None if in_lambda else _default_cache_dir(env)
         model_raw = env.get(MODEL_PATH_ENV, "").strip()
+        models = _models(env)
         return cls(
             memory_mb=_positive_int(env, MEMORY_SIZE_ENV, DEFAULT_MEMORY_MB),
             memory_from_env=bool(memory_raw),
             in_lambda=in_lambda,
             tracing=tracing_enabled(env),
-            model_path=Path(model_raw) if model_raw else _default_model_path(),
+            models=models,
+            model_path=Path(model_raw) if model_raw else default_model_file(models[0]),
+            trigger_model=_trigger_model(env, models),
             threads=_positive_int(env, THREADS_ENV, _cpu_count()),
             cache_bucket=env.get(CACHE_BUCKET_ENV, "").strip(),
             cache_dir=cache_dir,
@@ -197,3 +243,9 @@ class Settings:
             trigger_edges=_trigger_edges(env),
             warm_up=_warm_up(env),
         )
+
+    def model_files(self) -> dict[str, Path]:
+        """Each loaded model's file, the default first (CUTOUT_MODEL_PATH overrides its file)."""
+        files = {name: default_model_file(name) for name in self.models}
+        files[self.models[0]] = self.model_path
+        return files

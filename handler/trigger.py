@@ -26,6 +26,7 @@ trigger = S3Trigger(
     client_factory=s3_client,
     input_prefix=runtime.settings.input_prefix,
     output_prefix=runtime.settings.output_prefix,
+    model=runtime.settings.trigger_model,
     on_result=record_trigger_result,
     options=RemoveOptions(edges=runtime.settings.trigger_edges),
 )

@@ -69,6 +69,7 @@ class RequestRecord:
     entry: str
     tenant: str = ANONYMOUS
     input_bytes: int = 0
+    model: str = ""  # the chosen model, once known
     started: float = field(default_factory=time.perf_counter)
 
     def elapsed_ms(self) -> float:
@@ -81,13 +82,14 @@ def record_outcome(record: RequestRecord, outcome: Outcome) -> None:
     megapixels = outcome.header.megapixels
     with _LOCK:
         _add_outcome_metrics(outcome, total_ms)
-    _bill(record.tenant, megapixels)
+    _bill(record.tenant, outcome.model, megapixels)
     logger.info(
         "request served",
         extra={
             "entry": record.entry,
             "outcome": "ok",
             "tenant": record.tenant,
+            "model": outcome.model,
             "input_bytes": record.input_bytes,
             "output_bytes": len(outcome.data),
             "format": outcome.header.format,
@@ -129,6 +131,7 @@ def record_failure(record: RequestRecord, error: CutoutError) -> None:
             "outcome": error.code,
             "status": error.status,
             "tenant": record.tenant,
+            "model": record.model,
             "input_bytes": record.input_bytes,
             "total_ms": round(total_ms, 1),
         },
@@ -161,8 +164,9 @@ def _add_memory_metrics() -> None:
     metrics.add_metric(name="RssMB", unit=MetricUnit.Megabytes, value=current_rss_mb())
 
 
-def _bill(tenant: str, megapixels: float) -> None:
-    """BilledMegapixels carries a per-request `tenant` dimension, so it is its own EMF blob."""
+def _bill(tenant: str, model: str, megapixels: float) -> None:
+    """BilledMegapixels carries per-request `tenant` and `model` dimensions (a SaaS can price
+    models differently), so it is its own EMF blob."""
     with single_metric(
         name="BilledMegapixels",
         unit=MetricUnit.Count,
@@ -171,6 +175,7 @@ def _bill(tenant: str, megapixels: float) -> None:
         default_dimensions={**metrics.default_dimensions, "service": SERVICE_NAME},
     ) as metric:
         metric.add_dimension(name="tenant", value=tenant)
+        metric.add_dimension(name="model", value=model or "unknown")
 
 
 @contextmanager
@@ -217,7 +222,9 @@ def flush_local_metrics() -> None:
 def record_trigger_result(result: TriggerResult) -> None:
     """The same metrics and log line for an object the S3 trigger handled."""
     started = time.perf_counter() - result.total_ms / 1000.0
-    record = RequestRecord(entry="s3", input_bytes=result.input_bytes, started=started)
+    record = RequestRecord(
+        entry="s3", input_bytes=result.input_bytes, started=started, model=result.model
+    )
     if result.outcome is not None:
         record_outcome(record, result.outcome)
     elif result.error is not None:

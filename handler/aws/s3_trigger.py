@@ -54,6 +54,7 @@ class TriggerResult:
     outcome: Outcome | None = None
     input_bytes: int = 0
     total_ms: float = 0.0
+    model: str = ""
 
     def as_dict(self) -> dict[str, str]:
         result = {"status": self.status, "key": self.key}
@@ -112,11 +113,14 @@ class S3Trigger:
         client_factory: Callable[[], Any],
         input_prefix: str,
         output_prefix: str,
+        model: str | None = None,
         on_result: Callable[[TriggerResult], None] | None = None,
         options: RemoveOptions | None = None,
     ) -> None:
         self.service = service
         self.options = options or RemoveOptions()
+        # Per deployment (CUTOUT_TRIGGER_MODEL): checked now, so a wrong name fails at init.
+        self.model_name = service.model_for(model).name
         self.client_factory = client_factory
         self.input_prefix = input_prefix
         self.output_prefix = output_prefix
@@ -160,16 +164,16 @@ class S3Trigger:
                 response = client.get_object(Bucket=ref.bucket, Key=ref.key, IfMatch=head["ETag"])
                 with response["Body"] as body:
                     data = body.read()
-            outcome = self.service.remove(data, self.options)
+            outcome = self.service.remove(data, self.options, model=self.model_name)
         except CutoutError as exc:
             if exc.status >= 500:
                 raise TransientTriggerError(f"{ref.key}: {exc.code}") from exc
-            return self._fail(client, ref, result_id, exc)
+            return replace(self._fail(client, ref, result_id, exc), model=self.model_name)
         metadata = {
             "source-key": quote(ref.key, safe="/"),  # S3 metadata is ASCII
             "source-sha256": hashlib.sha256(data).hexdigest(),
             "source-etag": source_etag,
-            "model": self.service.model.model_id,
+            "model": self.service.model_for(self.model_name).model_id,
             "edges": self.options.edges.value,
         }
         with s3_errors("put", out_key):
@@ -181,16 +185,31 @@ class S3Trigger:
                 Metadata=metadata,
             )
             client.delete_object(Bucket=ref.bucket, Key=failure_key(result_id, self.output_prefix))
-        return TriggerResult("written", ref.key, out_key, outcome=outcome, input_bytes=len(data))
+        return TriggerResult(
+            "written",
+            ref.key,
+            out_key,
+            outcome=outcome,
+            input_bytes=len(data),
+            model=self.model_name,
+        )
 
     def _already_done(self, client: Any, bucket: str, out_key: str, source_etag: str) -> bool:
-        """A redelivered event for an object whose result is already written."""
+        """A redelivered event for an object whose result this model already wrote."""
         try:
             with s3_errors("head", out_key):
                 head = client.head_object(Bucket=bucket, Key=out_key)
         except SourceMissingError:
             return False
-        return bool(source_etag) and head.get("Metadata", {}).get("source-etag") == source_etag
+        metadata = head.get("Metadata", {})
+        # Written from the same upload by the same model: after a deployment changes the
+        # trigger's model, a redelivered upload is drawn again.
+        model_id = self.service.model_for(self.model_name).model_id
+        return (
+            bool(source_etag)
+            and metadata.get("source-etag") == source_etag
+            and metadata.get("model", model_id) == model_id
+        )
 
     def _fail(
         self, client: Any, ref: ObjectRef, result_id: str, error: CutoutError

@@ -46,6 +46,13 @@ PROFILES = {
 }
 
 
+# One inference at a time in the process, whichever model: each concurrent session.run holds
+# its own activations (~300 MB for u2netp, more for u2net), which the memory budget does not
+# count, and on CPU the intra-op threads already use every core, so running two at once
+# multiplies the peak but not throughput.
+INFERENCE_LOCK = threading.Lock()
+
+
 @dataclass(frozen=True)
 class U2NetModel:
     """A loaded U2-Net-family model: the session and what identifies it in cache keys."""
@@ -54,10 +61,10 @@ class U2NetModel:
     input_name: str
     model_id: str
     path: Path
-    # One inference at a time: each concurrent session.run holds its own activations (~300 MB
-    # for u2netp), which the memory budget does not count, and on CPU the intra-op threads
-    # already use every core, so running two at once multiplies the peak but not throughput.
-    _run_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    name: str = "u2netp"  # what requests choose it by (CUTOUT_MODELS, model=)
+    _run_lock: threading.Lock = field(
+        default_factory=lambda: INFERENCE_LOCK, repr=False, compare=False
+    )
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Raw first output (the fused saliency map) for a (1, 3, 320, 320) batch."""
@@ -66,14 +73,18 @@ class U2NetModel:
         return np.asarray(outputs[0])
 
 
-def load_model(path: Path, tuning: SessionTuning) -> U2NetModel:
-    """Open the ONNX model once; a missing or broken file raises ModelUnavailableError."""
+def load_model(path: Path, tuning: SessionTuning, name: str | None = None) -> U2NetModel:
+    """Open the ONNX model once; a missing or broken file raises ModelUnavailableError.
+
+    `name` is what requests call it (default: the file's stem).
+    """
     if not path.is_file():
         raise ModelUnavailableError(
             f"model file not found at {path}; run 'make setup' to fetch it, "
             "or set CUTOUT_MODEL_PATH to a U2-Net-family ONNX file"
         )
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    with path.open("rb") as f:  # streamed: u2net's 176 MB are not held twice at init
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
     options = ort.SessionOptions()
     options.intra_op_num_threads = tuning.intra_op_threads
     options.inter_op_num_threads = 1
@@ -100,6 +111,7 @@ def load_model(path: Path, tuning: SessionTuning) -> U2NetModel:
         input_name=session.get_inputs()[0].name,
         model_id=f"{path.stem}-{digest[:12]}",
         path=path,
+        name=name or path.stem,
     )
 
 

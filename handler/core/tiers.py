@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handler.core.options import OutputFormat
+from handler.errors import ModelUnavailableError
 
 MIB = 1024 * 1024
 
@@ -68,6 +69,22 @@ FAST_BASE_MB = 399.7
 FAST_INFERENCE_PEAK_MB = 426.6
 # From this tier up the fast profile leaves room for the issue's goals (40 MP at 1,024 MB).
 FAST_FROM_MB = 1024
+# u2net (the full U2-Net, 176 MB of weights), measured on 2026-12-01 with CUTOUT_MODELS=u2net
+# (docs/memory.md, "u2net"): the per-pixel work is the pipeline's, the same for both models, so
+# each base is u2netp's fitted base moved by the measured difference in warm idle RSS (lean
+# +161.6 MiB, fast +237.0 MiB; a 40 MP point agrees), and each inference peak is the worst net
+# peak at 1 MP, as for u2netp.
+U2NET_BASE_MB = 290.1
+U2NET_INFERENCE_PEAK_MB = 464.3
+U2NET_FAST_BASE_MB = 636.7
+U2NET_FAST_INFERENCE_PEAK_MB = 628.7
+# The fast profile keeps u2net's ~240 MiB larger working set resident; below 2,048 MB that costs
+# most of the caps (1,024 MB: 7 MP fast against 53 MP lean), so u2net runs lean there.
+U2NET_FAST_FROM_MB = 2048
+# The process without a model's session (interpreter, libraries, handler): in each model's own
+# base, counted once when several are loaded (measured: u2netp + u2net warm idle is 112.3 MiB
+# below the sum of the two alone with the fast profile, 114.8 with the lean one).
+RUNTIME_MB = 112.3
 # Pillow keeps RGB and RGBA at four bytes a pixel.
 DECODED_BYTES_PER_PIXEL = 4
 # A decoded image up to this size stays alive while the model runs (saves a second decode).
@@ -90,15 +107,46 @@ class Footprint:
     inference_peak_mb: float  # the process's peak while the model runs
 
 
+# Whole-process footprints of one model alone, by (model, session profile): u2netp's from the
+# fit above, u2net's from bench/memory_model.py with CUTOUT_MODELS=u2net (docs/memory.md, "u2net").
 FOOTPRINTS = {
-    "lean": Footprint(base_mb=BASE_MB, inference_peak_mb=INFERENCE_PEAK_MB),
-    "fast": Footprint(base_mb=FAST_BASE_MB, inference_peak_mb=FAST_INFERENCE_PEAK_MB),
+    ("u2netp", "lean"): Footprint(base_mb=BASE_MB, inference_peak_mb=INFERENCE_PEAK_MB),
+    ("u2netp", "fast"): Footprint(base_mb=FAST_BASE_MB, inference_peak_mb=FAST_INFERENCE_PEAK_MB),
+    ("u2net", "lean"): Footprint(base_mb=U2NET_BASE_MB, inference_peak_mb=U2NET_INFERENCE_PEAK_MB),
+    ("u2net", "fast"): Footprint(
+        base_mb=U2NET_FAST_BASE_MB, inference_peak_mb=U2NET_FAST_INFERENCE_PEAK_MB
+    ),
 }
+DEFAULT_MODELS = ("u2netp",)
+# The smallest tier from which each model runs the fast profile (the arena's resident working
+# set is worth its memory there); a set of models takes the largest.
+FAST_FROM_MB_BY_MODEL = {"u2netp": FAST_FROM_MB, "u2net": U2NET_FAST_FROM_MB}
+# Lambda's memory sizes worth naming when a model does not fit (any MB from 128 is allowed).
+LAMBDA_TIERS_MB = (512, 1024, 1536, 2048, 3008, 4096, 6144, 8192, 10240)
+# A tier holds a set of models when it admits at least a photo this large with them.
+MIN_HELD_PIXELS = 4_000_000
 
 
-def default_profile(memory_mb: int) -> str:
+def footprint_for(models: tuple[str, ...], profile: str) -> Footprint:
+    """The footprint of a process holding every model's session.
+
+    Each session stays resident, so the bases add up, less the interpreter and libraries that
+    every model's own measurement includes once (RUNTIME_MB); one inference runs at a time
+    (handler/core/predict.py), so the peak is the largest model's peak over the others' bases.
+    """
+    own = [FOOTPRINTS[(name, profile)] for name in models]
+    extras = [f.base_mb - RUNTIME_MB for f in own]
+    base = RUNTIME_MB + sum(extras)
+    peak = max(
+        f.inference_peak_mb + sum(extras) - extra for f, extra in zip(own, extras, strict=True)
+    )
+    return Footprint(base_mb=base, inference_peak_mb=peak)
+
+
+def default_profile(memory_mb: int, models: tuple[str, ...] = DEFAULT_MODELS) -> str:
     """The session profile for a tier: fast where the memory allows it, else lean."""
-    return "fast" if memory_mb >= FAST_FROM_MB else "lean"
+    fast_from = max(FAST_FROM_MB_BY_MODEL[name] for name in models)
+    return "fast" if memory_mb >= fast_from else "lean"
 
 
 @dataclass(frozen=True)
@@ -110,20 +158,27 @@ class MemoryTier:
     max_input_bytes: int
     max_webp_pixels: int | None = None
     profile: str = "lean"
+    models: tuple[str, ...] = DEFAULT_MODELS
 
     @classmethod
-    def for_memory(cls, memory_mb: int, profile: str | None = None) -> MemoryTier:
+    def for_memory(
+        cls,
+        memory_mb: int,
+        profile: str | None = None,
+        models: tuple[str, ...] = DEFAULT_MODELS,
+    ) -> MemoryTier:
         """Caps for a Lambda memory size in MB, with headroom under the fitted peak.
 
-        `profile` is the ONNX session profile (default: the tier's, see default_profile).
+        `profile` is the ONNX session profile (default: the tier's, see default_profile);
+        `models` are the models the process holds (their sessions are all resident).
         """
-        profile = profile or default_profile(memory_mb)
-        model = FOOTPRINTS[profile]
+        profile = profile or default_profile(memory_mb, models)
+        model = footprint_for(models, profile)
         usable_mb = memory_mb * USABLE_SHARE
         room_mb = usable_mb - model.base_mb
         input_mb = min(room_mb * INPUT_SHARE, usable_mb - model.inference_peak_mb - HELD_DECODE_MB)
         if input_mb <= 0:
-            return cls(memory_mb, 0, 0, 0, profile)
+            return cls(memory_mb, 0, 0, 0, profile, models)
         pixel_bytes = (room_mb - input_mb) * MIB
         return cls(
             memory_mb=memory_mb,
@@ -131,11 +186,17 @@ class MemoryTier:
             max_input_bytes=int(input_mb * MIB),
             max_webp_pixels=int(pixel_bytes / WEBP_BYTES_PER_PIXEL),
             profile=profile,
+            models=models,
         )
 
     @property
     def footprint(self) -> Footprint:
-        return FOOTPRINTS[self.profile]
+        return footprint_for(self.models, self.profile)
+
+    @property
+    def holds_models(self) -> bool:
+        """Whether these caps admit a useful photo (MIN_HELD_PIXELS) with the models loaded."""
+        return self.max_pixels >= MIN_HELD_PIXELS
 
     def pixel_cap(self, output: OutputFormat = OutputFormat.PNG, path: str = "") -> int:
         """The pixel cap for an output format (WebP's encoder needs more memory) and an input's
@@ -173,7 +234,7 @@ class MemoryTier:
         """Bytes available for images in flight at once (the concurrency budget)."""
         return max(0, int((self.memory_mb * USABLE_SHARE - self.footprint.base_mb) * MIB))
 
-    def as_dict(self) -> dict[str, int | float | str]:
+    def as_dict(self) -> dict[str, int | float | str | list[str]]:
         webp = self.pixel_cap(OutputFormat.WEBP)
         return {
             "memory_mb": self.memory_mb,
@@ -183,7 +244,32 @@ class MemoryTier:
             "max_input_bytes": self.max_input_bytes,
             "max_webp_pixels": webp,
             "max_webp_megapixels": round(webp / 1e6, 1),
+            "models": list(self.models),
         }
+
+
+def smallest_tier_holding(models: tuple[str, ...], profile: str | None = None) -> int | None:
+    """The smallest of Lambda's usual memory sizes whose caps hold these models, if any."""
+    for memory_mb in LAMBDA_TIERS_MB:
+        if MemoryTier.for_memory(memory_mb, profile, models).holds_models:
+            return memory_mb
+    return None
+
+
+def tier_holding(
+    memory_mb: int, profile: str | None = None, models: tuple[str, ...] = DEFAULT_MODELS
+) -> MemoryTier:
+    """The tier for these models, or ModelUnavailableError naming the smallest that holds them."""
+    tier = MemoryTier.for_memory(memory_mb, profile, models)
+    if tier.holds_models:
+        return tier
+    smallest = smallest_tier_holding(models, profile)
+    where = f"the smallest that holds them is {smallest} MB" if smallest else "none does"
+    raise ModelUnavailableError(
+        f"{memory_mb} MB cannot hold {'+'.join(models)} (under "
+        f"{MIN_HELD_PIXELS / 1e6:.0f} MP admitted); {where}: raise the memory size or load "
+        "fewer models (CUTOUT_MODELS)"
+    )
 
 
 def decode_bytes_per_pixel(path: str) -> float:
@@ -205,7 +291,7 @@ def estimated_peak_mb(
     pixels: int,
     input_bytes: int = 0,
     output: OutputFormat = OutputFormat.PNG,
-    footprint: Footprint = FOOTPRINTS["lean"],
+    footprint: Footprint = FOOTPRINTS[("u2netp", "lean")],
     path: str = "",
 ) -> float:
     """The memory model: whole-process peak RSS in MiB for one image."""

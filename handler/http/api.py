@@ -68,7 +68,7 @@ _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     413: {"description": "payload_too_large or image_too_large"},
     415: {"description": "unsupported_format"},
-    422: {"description": "invalid_option or corrupt_image"},
+    422: {"description": "invalid_option, corrupt_image or model_unavailable"},
     503: {"description": "overloaded: retry after the Retry-After header"},
 }
 
@@ -237,11 +237,13 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        """Liveness, the model in use and this tier's limits."""
+        """Liveness, the models loaded (the default first) and this tier's limits."""
         return {
             "status": "ok",
             "version": __version__,
             "model": service.model.model_id,
+            "default_model": service.model.name,
+            "models": {name: loaded.model_id for name, loaded in service.models.items()},
             "cache": service.cache.name,
             "uploads": media is not None,
             "limits": service.tier.as_dict(),
@@ -255,6 +257,7 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
     )
     async def remove(
         request: Request,
+        model: str | None = Query(None, description="a loaded model (GET /healthz lists them)"),
         format: str | None = Query(None, description="png (default), webp or jpeg"),
         mask: str | None = Query(None, description="true: answer the mask alone"),
         bg_color: str | None = Query(None, description="RRGGBB or RRGGBBAA background"),
@@ -275,14 +278,18 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
                 crop_margin=crop_margin,
                 edges=edges,
             )
+            chosen = service.model_for(model).name
+            record.model = chosen
             data = await image_from_request(request, service.tier.max_input_bytes)
             record.input_bytes = len(data)
-            etag = service.key_for(data, options).etag
+            etag = service.key_for(data, options, chosen).etag
             if etag_matches(request.headers.get("if-none-match", ""), etag):
                 return Response(status_code=304, headers={"ETag": etag})
             budget = time_budget_s(settings.time_budget_seconds, request.scope)
             remove = in_current_trace(service.remove)
-            outcome = await run_within(budget, remove, data, options, time_budget_s=budget)
+            outcome = await run_within(
+                budget, remove, data, options, model=chosen, time_budget_s=budget
+            )
             record_outcome(record, outcome)
             if settings.inline_limit_bytes and len(outcome.data) > settings.inline_limit_bytes:
                 return oversized_response(service, outcome, settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from handler.core.admit import ImageHeader, admit
@@ -11,7 +12,12 @@ from handler.core.options import Edges, RemoveOptions
 from handler.core.pipeline import StageHook, render, untraced
 from handler.core.predict import U2NetModel
 from handler.core.tiers import MemoryTier
-from handler.errors import ImageTooLargeError, ProcessingTimeoutError, TooLargeForFormatError
+from handler.errors import (
+    ImageTooLargeError,
+    ModelNotLoadedError,
+    ProcessingTimeoutError,
+    TooLargeForFormatError,
+)
 from handler.serving.budget import MemoryBudget
 from handler.serving.cache import CachedResult, CacheKey, NoCache, ResultCache
 from handler.serving.deadline import FIXED_SECONDS, estimated_seconds, max_megapixels_within
@@ -31,6 +37,7 @@ class Outcome:
     cache_hit: bool
     timings_ms: dict[str, float] = field(default_factory=dict)
     cache_error: bool = False
+    model: str = ""  # the name of the model that drew the mask
 
     @property
     def etag(self) -> str:
@@ -62,39 +69,66 @@ def refuse_unfinishable(
 
 
 class CutoutService:
-    """The model, the tier's caps, the cache and the memory budget of one process."""
+    """The models, the tier's caps, the cache and the memory budget of one process."""
 
     def __init__(
         self,
         *,
-        model: U2NetModel,
+        model: U2NetModel | None = None,
+        models: Mapping[str, U2NetModel] | None = None,
         tier: MemoryTier,
         cache: ResultCache | None = None,
         budget: MemoryBudget | None = None,
         stage_hook: StageHook = untraced,
         threads: int = 1,
     ) -> None:
-        self.model = model
+        if models is None:
+            if model is None:
+                raise TypeError("CutoutService needs a model or models")
+            models = {model.name: model}
+        # By name, the default first.
+        self.models: dict[str, U2NetModel] = dict(models)
+        self.model = model or next(iter(self.models.values()))
         self.stage_hook = stage_hook
         self.threads = threads
         self.tier = tier
         self.cache: ResultCache = cache or NoCache()
         self.budget = budget or MemoryBudget(tier.image_budget_bytes())
 
-    def key_for(self, data: bytes, options: RemoveOptions) -> CacheKey:
-        return CacheKey.for_request(data, self.model.model_id, options)
+    def model_for(self, name: str | None = None) -> U2NetModel:
+        """A loaded model by name (any case); None or blank is the default."""
+        key = (name or "").strip().lower()
+        if not key or key == self.model.name:
+            return self.model
+        found = self.models.get(key)
+        if found is None:
+            raise ModelNotLoadedError(
+                f"model {key[:40]!r} is not loaded here; choose one of "
+                f"{', '.join(self.models)} (the server's CUTOUT_MODELS)"
+            )
+        return found
+
+    def key_for(self, data: bytes, options: RemoveOptions, model: str | None = None) -> CacheKey:
+        return CacheKey.for_request(data, self.model_for(model).model_id, options)
 
     def remove(
-        self, data: bytes, options: RemoveOptions, *, time_budget_s: float | None = None
+        self,
+        data: bytes,
+        options: RemoveOptions,
+        *,
+        model: str | None = None,
+        time_budget_s: float | None = None,
     ) -> Outcome:
-        """Answer one image: from the cache when possible, else by running the pipeline.
+        """Answer one image with a loaded model (default: the first): from the cache when
+        possible, else by running the pipeline.
 
         With a time budget (the API's), an image that could not finish inside it is refused
         before any work, instead of timing out half done.
         """
         started = time.perf_counter()
+        chosen = self.model_for(model)
         header = admit(data, self.tier, output=options.format)
-        key = self.key_for(data, options)
+        key = CacheKey.for_request(data, chosen.model_id, options)
         cached, cache_error = self._lookup(key)
         if cached is not None:
             return Outcome(
@@ -104,6 +138,7 @@ class CutoutService:
                 header=header,
                 cache_hit=True,
                 timings_ms={"cache": (time.perf_counter() - started) * 1000.0},
+                model=chosen.name,
             )
         refuse_unfinishable(header, options, time_budget_s)
         # Reserved before decoding: what this image adds to the process at its peak.
@@ -116,12 +151,12 @@ class CutoutService:
                 data,
                 header,
                 options,
-                model=self.model,
+                model=chosen,
                 stage_hook=self.stage_hook,
                 deadline=deadline,
             )
         metadata = {
-            "model": self.model.model_id,
+            "model": chosen.model_id,
             "source-sha256": key.source_sha256,
             "width": str(rendered.width),
             "height": str(rendered.height),
@@ -138,6 +173,7 @@ class CutoutService:
             cache_hit=False,
             timings_ms=rendered.timings_ms,
             cache_error=cache_error,
+            model=chosen.name,
         )
 
     def _lookup(self, key: CacheKey) -> tuple[CachedResult | None, bool]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 
-from handler.settings import IMAGE_MODEL_PATH
+from handler.settings import IMAGE_MODEL_DIR, IMAGE_MODEL_PATH, KNOWN_MODELS
 from tests.deploy.trees import PIP_INSTALL_FLAGS
 from tests.support import REPO
 
@@ -36,6 +36,8 @@ def test_entry_point_model_and_code_land_where_lambda_and_settings_look() -> Non
     assert json.loads(steps[-1][1]) == ["handler.app.lambda_handler"]
     copies = [shlex.split(args) for op, args in steps if op == "COPY"]
     assert ["layers/model/u2netp.onnx", str(IMAGE_MODEL_PATH)] in copies
+    for name in KNOWN_MODELS:  # every model CUTOUT_MODELS may name
+        assert [f"layers/model/{name}.onnx", str(IMAGE_MODEL_DIR / f"{name}.onnx")] in copies
     assert ["handler/", "${LAMBDA_TASK_ROOT}/handler/"] in copies
 
 

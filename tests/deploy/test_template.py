@@ -66,9 +66,16 @@ def test_variants_differ_only_in_packaging(
     for section in ("Conditions", "Mappings", "Outputs"):
         assert image[section] == snapstart[section], section
     assert set(image["Parameters"]) - set(snapstart["Parameters"]) == {"Architecture"}
-    assert {k: v for k, v in image["Parameters"].items() if k != "Architecture"} == snapstart[
-        "Parameters"
-    ]
+    # The zip variant offers only u2netp: u2net does not fit Lambda's 250 MB with its layers.
+    models = {"Models", "TriggerModel"}
+    for name in models:
+        zip_models, image_models = (t["Parameters"][name] for t in (snapstart, image))
+        assert zip_models["AllowedValues"] == ["u2netp"]
+        assert set(zip_models["AllowedValues"]) < set(image_models["AllowedValues"])
+        assert zip_models["Default"] == image_models["Default"] == "u2netp"
+    assert {k: v for k, v in image["Parameters"].items() if k not in {"Architecture", *models}} == {
+        k: v for k, v in snapstart["Parameters"].items() if k not in models
+    }
     assert strip(image["Globals"]["Function"]) == strip(snapstart["Globals"]["Function"])
     layers = {"DependenciesLayer", "ModelLayer"}
     assert set(snapstart["Resources"]) == set(image["Resources"]) | layers
@@ -286,3 +293,19 @@ def test_samconfig_example_sets_only_parameters_the_templates_accept(
             assert name in template["Parameters"], (env, name)
             allowed = template["Parameters"][name].get("AllowedValues")
             assert allowed is None or value in {str(v) for v in allowed}, (env, pair)
+
+
+def test_model_parameters_are_valid_settings_and_reach_each_function(
+    image: dict[str, Any], snapstart: dict[str, Any]
+) -> None:
+    for template in (image, snapstart):
+        params = template["Parameters"]
+        for value in params["Models"]["AllowedValues"]:
+            models = Settings.from_env({"CUTOUT_MODELS": value}).models
+            assert ",".join(models) == value
+        for value in params["TriggerModel"]["AllowedValues"]:
+            assert Settings.from_env({"CUTOUT_MODELS": value}).models == (value,)
+        resources = template["Resources"]
+        for function, parameter in (("ApiFunction", "Models"), ("TriggerFunction", "TriggerModel")):
+            variables = resources[function]["Properties"]["Environment"]["Variables"]
+            assert variables["CUTOUT_MODELS"] == {"Ref": parameter}

@@ -78,6 +78,9 @@ def test_invoke_repeat_3_shows_the_cold_start_once(tmp_path: Path) -> None:
     assert set(metrics) >= DESIGN_METRICS
     billed = metrics["BilledMegapixels"]
     assert len(billed) == 3 and all("tenant" in blob for blob in billed)
+    assert all(blob["model"] == "u2netp" for blob in billed)  # priced per model
+    (directive,) = billed[0]["_aws"]["CloudWatchMetrics"]
+    assert {"tenant", "model"} <= set(directive["Dimensions"][0])
 
 
 def test_one_structured_log_line_per_request_with_the_request_id(
@@ -97,6 +100,7 @@ def test_one_structured_log_line_per_request_with_the_request_id(
     assert log["correlation_id"] == event["requestContext"]["requestId"]
     assert log["function_request_id"] == lambda_context.aws_request_id
     assert log["width"] == 64 and log["cache"] in ("hit", "miss") and log["tenant"]
+    assert log["model"] == "u2netp"
     assert set(log["timings_ms"]) <= {"decode", "inference", "compose", "encode", "cache"}
     assert len(json.dumps(log)) < 2000  # sizes and timings, never image bytes
     assert event["body"][:40] not in json.dumps(lines)

@@ -196,3 +196,45 @@ class _NoCache:
 
     def result_url(self, key: Any, expires_s: int) -> None:
         return None
+
+
+def test_the_trigger_draws_with_its_deployments_model_and_redraws_after_a_change(
+    s3: Any, model: Any
+) -> None:
+    """CUTOUT_TRIGGER_MODEL per deployment; the model is part of what makes a result current.
+    The second model is u2netp's session under another name and id (routing, not weights)."""
+    from dataclasses import replace
+
+    from handler.aws.s3_trigger import S3Trigger
+    from handler.core.tiers import MemoryTier
+    from handler.errors import ModelNotLoadedError
+    from handler.serving.service import CutoutService
+
+    big, session = counting(replace(model, name="u2net", model_id="u2net-test"))
+    service = CutoutService(
+        models={"u2netp": model, "u2net": big},
+        tier=MemoryTier.for_memory(4096, models=("u2netp", "u2net")),
+    )
+
+    def trigger(name: str | None) -> S3Trigger:
+        return S3Trigger(
+            service=service,
+            client_factory=lambda: s3,
+            input_prefix="uploads/",
+            output_prefix="cutouts/",
+            model=name,
+        )
+
+    s3.put_object(Bucket=BUCKET, Key="uploads/m.jpg", Body=encode_image(photo(30, 20), "JPEG"))
+    event = s3_event_for(BUCKET, "uploads/m.jpg")
+    first = trigger("u2net").handle_s3_event(event)["results"][0]
+    assert first["status"] == "written" and session.calls == 1
+    assert s3.head_object(Bucket=BUCKET, Key="cutouts/m.png")["Metadata"]["model"] == "u2net-test"
+    again = trigger("u2net").handle_s3_event(event)["results"][0]
+    assert again["status"] == "unchanged"
+    switched = trigger(None).handle_s3_event(event)["results"][0]  # the default: u2netp
+    assert switched["status"] == "written"
+    head = s3.head_object(Bucket=BUCKET, Key="cutouts/m.png")
+    assert head["Metadata"]["model"] == model.model_id
+    with pytest.raises(ModelNotLoadedError, match="u2netp, u2net"):
+        trigger("u2netq")

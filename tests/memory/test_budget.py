@@ -28,6 +28,7 @@ class GatedModel:
     def __init__(self, model: U2NetModel) -> None:
         self.model = model
         self.model_id = model.model_id
+        self.name = model.name
         self.gate = threading.Event()
         self.waiting = threading.Semaphore(0)
 

@@ -122,3 +122,31 @@ def test_http_refuses_pixels_bytes_and_webp_over_their_caps(small_client: TestCl
     )
     assert declared.status_code == 413
     assert declared.json()["error"]["code"] == "payload_too_large"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_u2nets_largest_admitted_image_peaks_within_90_percent_of_its_tier(
+    tmp_path: Path,
+) -> None:
+    """u2net alone at 1,024 MB, the smallest tier that holds it (lean profile): the worst path
+    of the tier check (a PNG at the pixel cap, padded to the byte cap, to JPEG) in a fresh
+    process with the tier from the environment, as bench/memory_model.py tiers runs it."""
+    from bench.memory_model import SCENARIOS, make_image, run_child
+
+    memory_mb = 1024
+    tier = MemoryTier.for_memory(memory_mb, models=("u2net",))
+    assert tier.holds_models and tier.profile == "lean"
+    scenario = next(s for s in SCENARIOS if s.name == "padded-png>jpeg")
+    path = tmp_path / "largest.png"
+    size = make_image(scenario, tier.max_pixels, path, pad_to=tier.max_input_bytes - 64)
+    assert size <= tier.max_input_bytes
+    env = {"CUTOUT_MODELS": "u2net", "CUTOUT_SESSION_PROFILE": ""}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        result = run_child(path, scenario, memory_mb)
+    assert result["status"] == "ok", result
+    assert result["pixels"] > tier.max_pixels * 0.99
+    assert result["peak_mb"] <= 0.9 * memory_mb, result
