@@ -67,9 +67,12 @@ $(BENCH_STAMP): $(STAMP)
 
 # cutout against rembg 2.0.86 (which it installs into .bench/rembg-venv, never into .venv);
 # writes docs/bench/. BENCH_QUICK=1 for a short debugging run (written to .bench/quick/).
+# Then mask quality against ../shared/quality/ (skipped when absent) and the contact sheet.
 bench: setup $(BENCH_STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.cold_start
+	$(BIN)/python -m bench.quality
+	$(BIN)/python -m bench.contact_sheet
 
 # The cold-start part alone (docs/bench/cold-start.md): fresh processes of cutout's API and S3
 # handlers and of rembg, by phase, side by side. BENCH_ROUNDS=N for more or fewer rounds (9).

@@ -142,6 +142,7 @@ def run_remove(args: argparse.Namespace, service_factory: Callable[[], CutoutSer
         bg_color=args.bg_color,
         crop=args.crop,
         crop_margin=args.crop_margin,
+        edges=args.edges,
     )
     inputs = collect_inputs(args.inputs)
     batch = len(args.inputs) > 1 or any(Path(i).is_dir() for i in args.inputs)
@@ -446,6 +447,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-cache",
         action="store_true",
         help="neither read nor write the local result cache",
+    )
+    remove.add_argument(
+        "--edges",
+        choices=["soft", "sharp"],
+        help="soft (default): the model's mask; sharp: hard edges, as rembg's post_process_mask",
     )
 
     serve = sub.add_parser(

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from handler.core.options import Edges
 from handler.core.tiers import MemoryTier, smallest_memory_mb, smallest_tier_holding
 from handler.errors import ConfigurationError
 
@@ -31,6 +32,7 @@ SESSION_PROFILE_ENV = "CUTOUT_SESSION_PROFILE"
 SESSION_PROFILES = ("lean", "fast")
 CACHE_SCOPE_ENV = "CUTOUT_CACHE_SCOPE"
 CACHE_SCOPES = ("global", "tenant")
+TRIGGER_EDGES_ENV = "CUTOUT_TRIGGER_EDGES"
 XDG_CACHE_HOME_ENV = "XDG_CACHE_HOME"
 # Set by the Lambda runtime, by SAM's local emulator, and by Powertools' own switch.
 TASK_ROOT_ENV = "LAMBDA_TASK_ROOT"
@@ -138,6 +140,15 @@ def _cache_scope(env: Mapping[str, str]) -> str:
     if raw not in CACHE_SCOPES:
         raise ValueError(f"{CACHE_SCOPE_ENV} must be one of {', '.join(CACHE_SCOPES)}")
     return raw
+
+
+def _trigger_edges(env: Mapping[str, str]) -> Edges:
+    raw = env.get(TRIGGER_EDGES_ENV, "").strip().lower()
+    try:
+        return Edges(raw) if raw else Edges.SOFT
+    except ValueError:
+        choices = ", ".join(e.value for e in Edges)
+        raise ValueError(f"{TRIGGER_EDGES_ENV} must be one of {choices}, got {raw!r}") from None
 
 
 def default_model_file(name: str) -> Path:
@@ -260,6 +271,7 @@ class Settings:
     time_budget_seconds: float = DEFAULT_TIME_BUDGET_SECONDS
     session_profile: str | None = None  # None: the tier's own (handler/core/tiers.py)
     cache_scope: str = "global"  # "tenant": one tenant's results never answer another's
+    trigger_edges: Edges = Edges.SOFT  # the S3 trigger's edges (CUTOUT_TRIGGER_EDGES)
     warm_up: bool = False
 
     @classmethod
@@ -301,6 +313,7 @@ class Settings:
             time_budget_seconds=_positive_float(env, TIME_BUDGET_ENV, DEFAULT_TIME_BUDGET_SECONDS),
             session_profile=session_profile,
             cache_scope=_cache_scope(env),
+            trigger_edges=_trigger_edges(env),
             warm_up=_warm_up(env),
         )
 

@@ -26,6 +26,7 @@ from handler.aws.observability import (
 )
 from handler.aws.s3_client import s3_client
 from handler.aws.s3_trigger import BatchClock, S3Trigger, TransientTriggerError, TriggerResult
+from handler.core.options import RemoveOptions
 
 trigger = S3Trigger(
     service=runtime.service,
@@ -35,6 +36,7 @@ trigger = S3Trigger(
     model=runtime.settings.trigger_model,
     on_result=record_trigger_result,
     in_worker=in_current_trace,
+    options=RemoveOptions(edges=runtime.settings.trigger_edges),
 )
 finish_init("s3")
 

@@ -8,13 +8,14 @@ import pytest
 from PIL import Image
 
 from handler.core.admit import admit
-from handler.core.options import RemoveOptions
+from handler.core.options import Edges, RemoveOptions
 from handler.core.pipeline import render, uses_draft
-from handler.core.predict import U2NetModel
+from handler.core.predict import PROFILES, U2NetModel, load_model
 from handler.core.tiers import MemoryTier
 from tests.support import (
     FIXTURE_NAMES,
     FIXTURES,
+    REPO,
     decode_image,
     encode_image,
     fixture_bytes,
@@ -24,6 +25,15 @@ from tests.support import (
 BIG = MemoryTier(memory_mb=10240, max_pixels=200_000_000, max_input_bytes=1 << 30)
 MIN_IOU = 0.99
 MAX_MEAN_ABS_DIFF = 2.0  # in 8-bit levels, i.e. 2/255
+U2NET_PATH = REPO / "layers" / "model" / "u2net.onnx"
+
+
+@pytest.fixture(scope="module")
+def u2net() -> U2NetModel:
+    """The full U2-Net, once `make setup` has fetched it (lean profile: the smaller peak)."""
+    if not U2NET_PATH.is_file():
+        pytest.skip(f"{U2NET_PATH} is not there (make setup fetches it)")
+    return load_model(U2NET_PATH, PROFILES["lean"])
 
 
 def mask_agreement(ours: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
@@ -34,9 +44,10 @@ def mask_agreement(ours: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
     return iou, float(np.abs(ours.astype(np.int16) - ref.astype(np.int16)).mean())
 
 
-def our_mask(model: U2NetModel, data: bytes) -> Image.Image:
+def our_mask(model: U2NetModel, data: bytes, edges: Edges = Edges.SOFT) -> Image.Image:
     header = admit(data, BIG)
-    return decode_image(render(data, header, RemoveOptions(mask=True), model=model).data)
+    options = RemoveOptions(mask=True, edges=edges)
+    return decode_image(render(data, header, options, model=model).data)
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
@@ -48,6 +59,28 @@ def test_mask_matches_rembg(model: U2NetModel, name: str) -> None:
     if iou < MIN_IOU or mad > MAX_MEAN_ABS_DIFF:
         folder = save_failure(f"parity-{name}", actual=ours, expected=ref)
         pytest.fail(f"{name}: IoU {iou:.4f}, mean abs diff {mad:.3f}; images in {folder}")
+
+
+def check_sharp_mask(model: U2NetModel, name: str, model_name: str) -> None:
+    """edges=sharp against rembg's remove(..., post_process_mask=True, only_mask=True)."""
+    ours = our_mask(model, fixture_bytes(name), Edges.SHARP)
+    ref = Image.open(FIXTURES / f"{name}.{model_name}.sharp.mask.png").convert("L")
+    assert ours.size == ref.size and set(np.unique(np.asarray(ours)).tolist()) <= {0, 255}
+    iou, mad = mask_agreement(np.asarray(ours), np.asarray(ref))
+    if iou < MIN_IOU or mad > MAX_MEAN_ABS_DIFF:
+        folder = save_failure(f"parity-sharp-{model_name}-{name}", actual=ours, expected=ref)
+        pytest.fail(f"{name}: IoU {iou:.4f}, mean abs diff {mad:.3f}; images in {folder}")
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_sharp_mask_matches_rembgs_post_processed_mask(model: U2NetModel, name: str) -> None:
+    check_sharp_mask(model, name, "u2netp")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_u2net_sharp_mask_matches_rembgs_post_processed_mask(u2net: U2NetModel, name: str) -> None:
+    check_sharp_mask(u2net, name, "u2net")
 
 
 def test_golden_cutout_has_rembgs_perceptual_hash(model: U2NetModel) -> None:

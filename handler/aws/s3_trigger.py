@@ -187,8 +187,10 @@ class S3Trigger:
         model: str | None = None,
         on_result: Callable[[TriggerResult], None] | None = None,
         in_worker: Callable[[Callable[..., Outcome]], Callable[..., Outcome]] = lambda f: f,
+        options: RemoveOptions | None = None,
     ) -> None:
         self.service = service
+        self.options = options or RemoveOptions()
         # Per deployment (CUTOUT_TRIGGER_MODEL): checked now, so a wrong name fails at init.
         self.model_name = service.model_for(model).name
         self.client_factory = client_factory
@@ -255,6 +257,7 @@ class S3Trigger:
             "source-sha256": hashlib.sha256(data).hexdigest(),
             "source-etag": source_etag,
             "model": self.service.model_for(self.model_name).model_id,
+            "edges": self.options.edges.value,
         }
         with s3_errors("put", out_key):
             client.put_object(
@@ -280,13 +283,13 @@ class S3Trigger:
         Refused up front (413) is only what could not finish in all the time left.
         """
         if time_s is None:
-            return self.service.remove(data, RemoveOptions(), model=self.model_name)
+            return self.service.remove(data, self.options, model=self.model_name)
         _enough_left(ref, time_s.invocation)
         return run_before(
             time_s.own.remaining_s(),
             self.in_worker(self.service.remove),
             data,
-            RemoveOptions(),
+            self.options,
             model=self.model_name,
             time_budget_s=time_s.invocation.remaining_s(),
         )

@@ -1,4 +1,4 @@
-"""What the caller asked for: output format, mask, background colour and crop, validated."""
+"""What the caller asked for: output format, edges, mask, background colour and crop, validated."""
 
 from __future__ import annotations
 
@@ -50,6 +50,23 @@ def parse_format(raw: str | None) -> OutputFormat:
         raise InvalidOptionError(
             f"format must be one of png, webp, jpeg; got {raw[:40]!r}"
         ) from None
+
+
+class Edges(StrEnum):
+    """The mask's edges: the model's soft mask, or rembg's post-processed hard one."""
+
+    SOFT = "soft"
+    SHARP = "sharp"
+
+
+def parse_edges(raw: str | None) -> Edges:
+    """`soft` or `sharp` (any case); None or empty means soft."""
+    if raw is None or not raw.strip():
+        return Edges.SOFT
+    try:
+        return Edges(raw.strip().lower())
+    except ValueError:
+        raise InvalidOptionError(f"edges must be soft or sharp; got {raw[:40]!r}") from None
 
 
 def parse_bool(name: str, raw: str | bool | None) -> bool:
@@ -104,6 +121,7 @@ class RemoveOptions:
     bg_color: Rgba | None = None
     crop: bool = False
     crop_margin: int = 0
+    edges: Edges = Edges.SOFT
 
     @classmethod
     def parse(
@@ -114,6 +132,7 @@ class RemoveOptions:
         bg_color: str | None = None,
         crop: str | bool | None = None,
         crop_margin: str | int | None = None,
+        edges: str | None = None,
     ) -> RemoveOptions:
         """Validate raw (query-string) values and fold them into canonical form."""
         fmt = parse_format(format)
@@ -137,12 +156,17 @@ class RemoveOptions:
             bg_color=color,
             crop=want_crop,
             crop_margin=margin,
+            edges=parse_edges(edges),
         )
 
     def canonical(self) -> str:
-        """A stable text form, used in cache keys."""
+        """A stable text form, used in cache keys.
+
+        Soft edges add nothing, so keys (and ETags) made before `edges` existed stay valid.
+        """
         color = "" if self.bg_color is None else "{:02x}{:02x}{:02x}{:02x}".format(*self.bg_color)
+        edges = "" if self.edges is Edges.SOFT else f";edges={self.edges.value}"
         return (
             f"format={self.format.value};mask={int(self.mask)};bg={color};"
-            f"crop={int(self.crop)};margin={self.crop_margin}"
+            f"crop={int(self.crop)};margin={self.crop_margin}{edges}"
         )

@@ -12,8 +12,9 @@ from PIL import Image
 from handler.core.admit import ImageHeader
 from handler.core.compose import compose, crop_box, subject_box, upscale_mask
 from handler.core.decode import MODEL_DRAFT_SIDE, check_deadline, decode, model_view
+from handler.core.edges import sharpen
 from handler.core.encode import encode
-from handler.core.options import RemoveOptions
+from handler.core.options import Edges, RemoveOptions
 from handler.core.predict import U2NetModel, model_input, saliency_to_mask
 from handler.core.tiers import DECODED_BYTES_PER_PIXEL, HELD_DECODE_MB, MIB
 
@@ -73,6 +74,17 @@ def holds_decode(header: ImageHeader) -> bool:
     return header.pixels * DECODED_BYTES_PER_PIXEL <= HELD_DECODE_MB * MIB
 
 
+def full_size_mask(
+    small_mask: Image.Image,
+    size: tuple[int, int],
+    edges: Edges,
+    deadline: float | None = None,
+) -> Image.Image:
+    """The mask at the image's size with the edges asked for (rembg's post-processing for sharp)."""
+    mask = upscale_mask(small_mask, size)
+    return mask if edges is Edges.SOFT else sharpen(mask, deadline=deadline)
+
+
 def crop_mask(mask: Image.Image, options: RemoveOptions) -> Image.Image:
     """The mask alone, cropped to the subject when asked."""
     box = subject_box(mask, options.crop_margin) if options.crop else None
@@ -116,13 +128,13 @@ def render(
         del batch
     if options.mask:
         with stage("compose"):
-            result = crop_mask(upscale_mask(small_mask, size), options)
+            result = crop_mask(full_size_mask(small_mask, size, options.edges, deadline), options)
     else:
         if full is None:
             with stage("decode"):
                 full = decode(data, header, deadline=deadline)
         with stage("compose"):
-            mask = upscale_mask(small_mask, full.size)
+            mask = full_size_mask(small_mask, full.size, options.edges, deadline)
             box = crop_box(full, mask, options)
             if box is not None:  # crop here, so each uncropped original is freed as it goes
                 mask = mask.crop(box)

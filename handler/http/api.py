@@ -409,6 +409,9 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
         bg_color: str | None = Query(None, description="RRGGBB or RRGGBBAA background"),
         crop: str | None = Query(None, description="true: crop to the subject"),
         crop_margin: str | None = Query(None, description="pixels kept around the subject"),
+        edges: str | None = Query(
+            None, description="soft (default): the model's mask; sharp: rembg's hard edges"
+        ),
     ) -> Response:
         """Remove the background of the image in the body (raw bytes or multipart `file`)."""
         record = RequestRecord(entry="api", tenant=tenant_of(request))
@@ -416,7 +419,12 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
         try:
             refuse_unknown_options(request)
             options = RemoveOptions.parse(
-                format=format, mask=mask, bg_color=bg_color, crop=crop, crop_margin=crop_margin
+                format=format,
+                mask=mask,
+                bg_color=bg_color,
+                crop=crop,
+                crop_margin=crop_margin,
+                edges=edges,
             )
             chosen = service.model_for(model).name
             record.model = chosen

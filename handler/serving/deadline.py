@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from handler.core.options import OutputFormat
+from handler.core.options import Edges, OutputFormat
 from handler.errors import ProcessingTimeoutError
 
 T = TypeVar("T")
@@ -45,6 +45,10 @@ SECONDS_PER_MEGAPIXEL: dict[tuple[str, int], dict[OutputFormat, float]] = {
     ("fast", 1): _FAST_PER_MP,
     ("fast", 2): _FAST_PER_MP,
 }
+# What edges=sharp adds per megapixel in the worst case (a mask near the threshold everywhere,
+# so every column is computed): 0.15 s/MP measured on one core (README, edges); SAFETY_MARGIN
+# applies on top. Real masks take ~0.02-0.05 s/MP: only the columns near an edge are computed.
+SHARP_SECONDS_PER_MEGAPIXEL = 0.15
 
 
 def time_budget_s(budget_s: float, scope: Mapping[str, Any]) -> float:
@@ -80,16 +84,23 @@ def fixed_seconds(speed: Speed = Speed()) -> float:
     return FIXED_SECONDS[speed.calibration] * speed.factor
 
 
-def estimated_seconds(megapixels: float, fmt: OutputFormat, speed: Speed = Speed()) -> float:
+def _per_megapixel(fmt: OutputFormat, speed: Speed, edges: Edges) -> float:
+    sharp = SHARP_SECONDS_PER_MEGAPIXEL if edges is Edges.SHARP else 0.0
+    return (SECONDS_PER_MEGAPIXEL[speed.calibration][fmt] + sharp) * speed.factor
+
+
+def estimated_seconds(
+    megapixels: float, fmt: OutputFormat, speed: Speed = Speed(), edges: Edges = Edges.SOFT
+) -> float:
     """A safe estimate of one cache miss: the calibrated time times SAFETY_MARGIN."""
-    per_mp = SECONDS_PER_MEGAPIXEL[speed.calibration][fmt]
-    return fixed_seconds(speed) + per_mp * speed.factor * megapixels
+    return fixed_seconds(speed) + _per_megapixel(fmt, speed, edges) * megapixels
 
 
-def max_megapixels_within(budget_s: float, fmt: OutputFormat, speed: Speed = Speed()) -> float:
+def max_megapixels_within(
+    budget_s: float, fmt: OutputFormat, speed: Speed = Speed(), edges: Edges = Edges.SOFT
+) -> float:
     """The largest image whose estimate fits in the budget."""
-    per_mp = SECONDS_PER_MEGAPIXEL[speed.calibration][fmt] * speed.factor
-    return max(0.0, (budget_s - fixed_seconds(speed)) / per_mp)
+    return max(0.0, (budget_s - fixed_seconds(speed)) / _per_megapixel(fmt, speed, edges))
 
 
 async def run_within(budget_s: float, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:

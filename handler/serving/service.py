@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from handler.core.admit import ImageHeader, admit
-from handler.core.options import RemoveOptions
+from handler.core.options import Edges, RemoveOptions
 from handler.core.pipeline import StageHook, render, untraced
 from handler.core.predict import U2NetModel
 from handler.core.tiers import MemoryTier
@@ -62,13 +62,15 @@ def refuse_unfinishable(
             f"{fmt.value} holds at most {fmt.max_side} px per side and the image is "
             f"{header.oriented_size[0]}x{header.oriented_size[1]}; ask for format=png"
         )
-    if time_budget_s is None or estimated_seconds(header.megapixels, fmt, speed) <= time_budget_s:
+    seconds = estimated_seconds(header.megapixels, fmt, speed, options.edges)
+    if time_budget_s is None or seconds <= time_budget_s:
         return
     if time_budget_s < fixed_seconds(speed):  # no image could finish: the time is gone
         raise ProcessingTimeoutError("too little time is left to process an image; retry")
+    output = fmt.value if options.edges is Edges.SOFT else f"{fmt.value} with sharp edges"
     raise ImageTooLargeError(
-        f"the image is {header.megapixels:.1f} MP; as {fmt.value} this server finishes at most "
-        f"{max_megapixels_within(time_budget_s, fmt, speed):.1f} MP within its "
+        f"the image is {header.megapixels:.1f} MP; as {output} this server finishes at most "
+        f"{max_megapixels_within(time_budget_s, fmt, speed, options.edges):.1f} MP within its "
         f"{time_budget_s:.0f} s "
         "time budget: send a smaller image, ask for another format, or use the S3 upload path"
     )

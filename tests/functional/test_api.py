@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -69,6 +70,21 @@ def test_options(client: TestClient, query: str, mode: str, size: tuple[int, int
     assert image.mode == mode and image.size == size
 
 
+def test_sharp_edges_give_a_binary_alpha_and_their_own_cache_entry(client: TestClient) -> None:
+    body = fixture_bytes("car-1")
+    soft = client.post("/v1/remove", content=body)
+    sharp = client.post("/v1/remove?edges=sharp", content=body)
+    assert sharp.status_code == 200 and sharp.headers["x-cache"] == "MISS"
+    assert sharp.headers["etag"] != soft.headers["etag"]
+    soft_alpha = np.asarray(decode_image(soft.content).getchannel("A"))
+    sharp_alpha = np.asarray(decode_image(sharp.content).getchannel("A"))
+    assert len(np.unique(soft_alpha)) > 2
+    assert set(np.unique(sharp_alpha).tolist()) == {0, 255}
+    again = client.post("/v1/remove?edges=SHARP", content=body)
+    assert again.headers["x-cache"] == "HIT" and again.content == sharp.content
+    assert client.post("/v1/remove?edges=soft", content=body).headers["x-cache"] == "HIT"
+
+
 def test_crop_shrinks_to_the_subject(client: TestClient) -> None:
     full = decode_image(client.post("/v1/remove", content=fixture_bytes("car-1")).content)
     cropped = decode_image(
@@ -78,7 +94,8 @@ def test_crop_shrinks_to_the_subject(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "query", ["format=tiff", "mask=perhaps", "bg_color=zzzzzz", "crop=yes&crop_margin=-3"]
+    "query",
+    ["format=tiff", "mask=perhaps", "bg_color=zzzzzz", "crop=yes&crop_margin=-3", "edges=hard"],
 )
 def test_bad_query_values_are_422(client: TestClient, query: str) -> None:
     assert_error(client.post(f"/v1/remove?{query}", content=b"x"), 422, "invalid_option")

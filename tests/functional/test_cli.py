@@ -73,6 +73,21 @@ def test_mask_crop_and_colour_flags(tmp_path: Path) -> None:
     assert decode_image(jpeg.read_bytes()).mode == "RGB"
 
 
+def test_sharp_edges_flag_gives_a_binary_mask(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "car.jpg"
+    source.write_bytes((FIXTURES / "car-1.jpg").read_bytes())
+    soft, sharp = tmp_path / "soft.png", tmp_path / "sharp.png"
+    assert cli.main(["remove", str(source), "-o", str(soft), "--mask"]) == 0
+    assert cli.main(["remove", str(source), "-o", str(sharp), "--mask", "--edges", "sharp"]) == 0
+    assert len(decode_image(soft.read_bytes()).getcolors() or []) > 2
+    assert sorted(c for _, c in decode_image(sharp.read_bytes()).getcolors() or []) == [0, 255]
+    with pytest.raises(SystemExit) as info:
+        cli.main(["remove", str(source), "--edges", "hard"])
+    assert info.value.code == 2 and "--edges" in capsys.readouterr().err
+
+
 def test_refuses_to_overwrite_its_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = tmp_path / "x.png"
     original = encode_image(photo(20, 20))

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from mangum import Mangum
 
 from handler.aws.lambda_context import LocalLambdaContext
-from handler.core.options import OutputFormat, RemoveOptions
+from handler.core.options import Edges, OutputFormat, RemoveOptions
 from handler.errors import ImageTooLargeError
 from handler.http.api import create_app
 from handler.serving import service as service_module
@@ -119,6 +119,17 @@ def test_fewer_cores_and_a_share_of_one_take_longer() -> None:
         assert estimated_seconds(12, fmt, Speed("fast", 8)) == estimated_seconds(12, fmt, two)
         half = Speed("lean", 1, cpu_share=512 / 1769)
         assert estimated_seconds(2, fmt, half) > 3 * estimated_seconds(2, fmt, Speed("lean", 1))
+
+
+@pytest.mark.parametrize("fmt", list(OutputFormat))
+def test_sharp_edges_lower_the_ceiling_and_still_cover_ordinary_photos(fmt: OutputFormat) -> None:
+    speed = Speed("fast", 2)
+    soft = max_megapixels_within(DEFAULT_TIME_BUDGET_SECONDS, fmt, speed)
+    sharp = max_megapixels_within(DEFAULT_TIME_BUDGET_SECONDS, fmt, speed, Edges.SHARP)
+    assert estimated_seconds(sharp, fmt, speed, Edges.SHARP) == pytest.approx(
+        DEFAULT_TIME_BUDGET_SECONDS
+    )
+    assert 12 < sharp < soft
 
 
 def test_work_that_cannot_finish_in_time_is_refused_before_decoding(

@@ -9,8 +9,9 @@ import pytest
 
 from handler.aws.lambda_context import LocalLambdaContext
 from handler.aws.s3_client import s3_client
+from handler.core.options import Edges, RemoveOptions
 from tests.integration.s3_helpers import counting, s3_event_for, sqs_batch_for
-from tests.support import decode_image, encode_image, photo
+from tests.support import decode_image, encode_image, fixture_bytes, photo
 
 pytestmark = pytest.mark.integration
 BUCKET = "media"
@@ -49,12 +50,28 @@ def test_upload_becomes_a_png_cutout_with_metadata(
     out = s3.get_object(Bucket=BUCKET, Key="cutouts/shoes/red.jpg.png")
     assert out["ContentType"] == "image/png"
     assert out["Metadata"]["source-key"] == "uploads/shoes/red.jpg"
+    assert out["Metadata"]["edges"] == "soft"
     assert (
         out["Metadata"]["model"].startswith("u2netp-")
         and len(out["Metadata"]["source-sha256"]) == 64
     )
     image = decode_image(out["Body"].read())
     assert image.mode == "RGBA" and image.size == (90, 60)
+
+
+def test_trigger_with_sharp_edges_writes_a_binary_alpha(
+    s3: Any, s3_handler: Any, lambda_context: LocalLambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CUTOUT_TRIGGER_EDGES=sharp becomes the trigger's options (handler/trigger.py), and says so."""
+    from handler import app
+
+    monkeypatch.setattr(app.trigger, "options", RemoveOptions(edges=Edges.SHARP))
+    s3.put_object(Bucket=BUCKET, Key="uploads/car.jpg", Body=fixture_bytes("car-1"))
+    s3_handler(s3_event_for(BUCKET, "uploads/car.jpg"), lambda_context)
+    out = s3.get_object(Bucket=BUCKET, Key="cutouts/car.jpg.png")
+    assert out["Metadata"]["edges"] == "sharp"
+    alpha = decode_image(out["Body"].read()).getchannel("A")
+    assert sorted(value for _, value in alpha.getcolors() or []) == [0, 255]
 
 
 def test_key_with_spaces_plus_and_unicode(

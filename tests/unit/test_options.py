@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from handler.core.options import OutputFormat, RemoveOptions, parse_color
+from handler.core.options import Edges, OutputFormat, RemoveOptions, parse_color
 from handler.errors import InvalidOptionError
 
 
@@ -42,6 +42,8 @@ def test_colours(raw: str | None, expected: tuple[int, ...] | None) -> None:
         {"crop_margin": "99999999"},
         {"crop_margin": "16"},  # a margin without crop=true would do nothing: refused
         {"crop": "false", "crop_margin": "16"},
+        {"edges": "hard"},
+        {"edges": "sharpest"},
     ],
 )
 def test_bad_values_are_invalid_option_errors(kwargs: dict[str, str]) -> None:
@@ -53,3 +55,14 @@ def test_bad_values_are_invalid_option_errors(kwargs: dict[str, str]) -> None:
 def test_media_types() -> None:
     assert OutputFormat.WEBP.media_type == "image/webp"
     assert OutputFormat.JPEG.extension == "jpg"
+
+
+def test_edges_parse_and_only_sharp_changes_the_canonical_form() -> None:
+    assert RemoveOptions.parse().edges is Edges.SOFT
+    assert RemoveOptions.parse(edges=" Sharp ").edges is Edges.SHARP
+    soft = RemoveOptions.parse(edges="soft")
+    assert soft == RemoveOptions() and RemoveOptions.parse(edges="").edges is Edges.SOFT
+    # Keys made before edges existed stay valid: soft adds nothing to the canonical form.
+    assert soft.canonical() == "format=png;mask=0;bg=;crop=0;margin=0"
+    sharp = RemoveOptions.parse(edges="sharp", mask="1")
+    assert sharp.canonical() == "format=png;mask=1;bg=;crop=0;margin=0;edges=sharp"
