@@ -62,7 +62,7 @@ def test_upload_becomes_a_png_cutout_with_metadata(
 def test_trigger_with_sharp_edges_writes_a_binary_alpha(
     s3: Any, s3_handler: Any, lambda_context: LocalLambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """CUTOUT_TRIGGER_EDGES=sharp becomes the trigger's options (handler/trigger.py), and says so."""
+    """CUTOUT_TRIGGER_EDGES=sharp becomes the trigger's options (handler/trigger.py)."""
     from handler import app
 
     monkeypatch.setattr(app.trigger, "options", RemoveOptions(edges=Edges.SHARP))
