@@ -10,6 +10,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,3 +94,21 @@ def s3_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[s
     s3_client.cache_clear()
     yield moto_server
     s3_client.cache_clear()
+
+
+@pytest.fixture
+def s3(s3_endpoint: str, request: pytest.FixtureRequest) -> Any:
+    """A client of moto's S3 with the test module's BUCKET made (a module may override this)."""
+    from handler.aws.s3_client import s3_client
+
+    client = s3_client()
+    client.create_bucket(Bucket=request.module.BUCKET)
+    return client
+
+
+@pytest.fixture(scope="module")
+def s3_handler() -> Any:
+    """The S3 trigger's Lambda entry point, as the templates' alias names it."""
+    from handler.app import s3_handler
+
+    return s3_handler

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from handler.aws.lambda_context import LocalLambdaContext
-from handler.aws.s3_client import s3_client
 from tests.hardening.contract import decoded_size, leaks_internals
 from tests.hardening.corpus import HOSTILE, VALID, Case, case_ids
 from tests.integration.s3_helpers import s3_event_for, sqs_batch_for
@@ -21,20 +20,6 @@ pytestmark = [
 ]
 BUCKET = "corpus"
 UPLOADS = HOSTILE + VALID  # the S3 path takes no options, so the bad queries do not apply
-
-
-@pytest.fixture
-def s3(s3_endpoint: str) -> Any:
-    client = s3_client()
-    client.create_bucket(Bucket=BUCKET)
-    return client
-
-
-@pytest.fixture(scope="module")
-def s3_handler() -> Any:
-    from handler.app import s3_handler
-
-    return s3_handler
 
 
 def upload_key(case: Case) -> str:

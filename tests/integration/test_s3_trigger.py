@@ -17,20 +17,6 @@ pytestmark = pytest.mark.integration
 BUCKET = "media"
 
 
-@pytest.fixture
-def s3(s3_endpoint: str) -> Any:
-    client = s3_client()
-    client.create_bucket(Bucket=BUCKET)
-    return client
-
-
-@pytest.fixture(scope="module")
-def s3_handler() -> Any:
-    from handler.app import s3_handler
-
-    return s3_handler
-
-
 def keys(s3: Any) -> list[str]:
     return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []))
 

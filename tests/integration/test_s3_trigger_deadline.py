@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from handler.aws.lambda_context import LocalLambdaContext
-from handler.aws.s3_client import s3_client
 from handler.aws.s3_trigger import TRIGGER_ANSWER_MARGIN_S
 from handler.core.options import RemoveOptions
 from handler.serving.service import CutoutService
@@ -23,13 +22,6 @@ BUCKET = "media"
 # A short function timeout: each test waits for a stuck record's share of it, never longer.
 TIMEOUT_S = TRIGGER_ANSWER_MARGIN_S + 4.0
 STUCK = b"GIF89a stuck"  # never decoded: the injected service blocks on it
-
-
-@pytest.fixture
-def s3(s3_endpoint: str) -> Any:
-    client = s3_client()
-    client.create_bucket(Bucket=BUCKET)
-    return client
 
 
 @pytest.fixture

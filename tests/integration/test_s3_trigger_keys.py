@@ -10,7 +10,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from handler.aws.lambda_context import LocalLambdaContext
-from handler.aws.s3_client import s3_client
 from handler.aws.s3_keys import MAX_KEY_BYTES, failure_key, result_id_for, result_key
 from handler.http.api import create_app
 from handler.serving.service import CutoutService
@@ -20,20 +19,6 @@ from tests.support import decode_image, encode_image, photo
 
 pytestmark = pytest.mark.integration
 BUCKET = "media"
-
-
-@pytest.fixture
-def s3(s3_endpoint: str) -> Any:
-    client = s3_client()
-    client.create_bucket(Bucket=BUCKET)
-    return client
-
-
-@pytest.fixture(scope="module")
-def s3_handler() -> Any:
-    from handler.app import s3_handler
-
-    return s3_handler
 
 
 def outputs(s3: Any) -> set[str]:
