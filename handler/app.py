@@ -1,8 +1,11 @@
-"""The API's Lambda entry point: wiring only, Mangum over the FastAPI app. The S3 trigger's is
-handler.trigger.s3_handler (no HTTP stack); handler.app.s3_handler stays as an alias of it."""
+"""The API's Lambda entry point: wiring only, Mangum over the fast path (handler/http/fast_path.py:
+POST /v1/remove without FastAPI) and, for every other route, the FastAPI app, built on first use.
+The S3 trigger's is handler.trigger.s3_handler (no HTTP stack); handler.app.s3_handler stays as an
+alias of it."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any, cast
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -12,10 +15,20 @@ from mangum import Mangum
 from handler import runtime
 from handler.aws.entry import fault_barrier, finish_init
 from handler.aws.observability import logger, metrics, trace_handler
-from handler.http.api import create_app
+from handler.http.fast_path import FastPath
 
-app = create_app(runtime.service, runtime.settings)
-asgi = Mangum(app, lifespan="off")
+
+@functools.cache
+def full_app() -> Any:
+    """The FastAPI app (every route, the OpenAPI description), built once when first needed."""
+    from handler.http.api import create_app
+
+    return create_app(runtime.service, runtime.settings)
+
+
+asgi = Mangum(FastPath(runtime.service, runtime.settings, full_app), lifespan="off")
+if runtime.settings.warm_up:  # init is not waited for (SnapStart, provisioned): build it all now
+    full_app()
 finish_init("api")
 
 
@@ -30,8 +43,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 
 def __getattr__(name: str) -> Any:
-    """handler.app.s3_handler (and .trigger): the trigger's module, imported on first use so
-    that the API's cold start does not build it."""
+    """handler.app.app: the FastAPI app (`cutout serve` runs it). handler.app.s3_handler (and
+    .trigger): the trigger's module. Each is imported on first use so that the API's cold start
+    does not build it."""
+    if name == "app":
+        return full_app()
     if name in {"s3_handler", "trigger"}:
         from handler import trigger
 

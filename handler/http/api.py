@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Query, Request, Response
@@ -13,27 +13,12 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
-from starlette.types import Message
 
 from handler import __version__
-from handler.aws.observability import (
-    RequestRecord,
-    flush_local_metrics,
-    in_current_trace,
-    record_failure,
-    record_outcome,
-)
-from handler.core.options import RemoveOptions
+from handler.aws.observability import in_current_trace
 from handler.errors import (
     ClientGoneError,
     CutoutError,
-    InvalidOptionError,
-    MalformedBodyError,
-    MissingFileError,
-    OverloadedError,
-    PayloadTooLargeError,
-    RequestTimeoutError,
-    ResultTooLargeError,
     StorageUnavailableError,
     UploadsDisabledError,
 )
@@ -48,9 +33,16 @@ from handler.http.openapi import (
     offline_docs_available,
     typed_openapi,
 )
-from handler.serving.budget import Holding
-from handler.serving.deadline import run_within, time_budget_s
-from handler.serving.service import CutoutService, Outcome
+from handler.http.remove import (
+    SECURITY_HEADERS,
+    RemoveRequest,
+    Reply,
+    error_body,
+    error_reply,
+    remove_reply,
+    unexpected_reply,
+)
+from handler.serving.service import CutoutService
 from handler.settings import Settings
 
 if TYPE_CHECKING:
@@ -58,12 +50,6 @@ if TYPE_CHECKING:
 
 # A child of the Powertools "cutout" logger: same JSON format, no Powertools import here.
 logger = logging.getLogger(f"cutout.{__name__}")
-# python-multipart logs each parse failure itself, as a bare line through Python's last-resort
-# handler; the request's own log line (malformed_body) already says it.
-logging.getLogger("python_multipart").setLevel(logging.ERROR)
-
-# On every response, errors included: browsers must not sniff an error body into HTML.
-SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
 _IMAGE_BODY = {
@@ -133,118 +119,6 @@ _RESULT_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def query_names(dependant: Any) -> set[str]:
-    """The query parameters a route (and its dependencies) declares."""
-    if dependant is None:
-        return set()
-    names = {param.alias for param in dependant.query_params}
-    for sub in dependant.dependencies:
-        names |= query_names(sub)
-    return names
-
-
-def refuse_unknown_options(request: Request) -> None:
-    """A query option the route does not declare is a typo, never silently ignored."""
-    known = sorted(query_names(getattr(request.scope.get("route"), "dependant", None)))
-    unknown = [name for name in request.query_params if name not in known]
-    if unknown:
-        names = ", ".join(repr(name[:40]) for name in unknown[:5])
-        raise InvalidOptionError(
-            f"unknown query option {names}; the options are {', '.join(known)}"
-        )
-
-
-def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
-    return {"error": {"code": code, "message": message}}
-
-
-def server_timing(timings_ms: dict[str, float]) -> str:
-    return ", ".join(f"{stage};dur={ms:.1f}" for stage, ms in timings_ms.items())
-
-
-# A body that stops arriving for this long, or takes longer than this in all, is cut off (408):
-# a client dribbling bytes must not hold a connection and its memory reservation indefinitely.
-BODY_IDLE_TIMEOUT_S = 10.0
-BODY_TIMEOUT_S = 60.0
-# The body is held twice at one moment (its pieces, then joined): reserve both.
-BODY_COPIES = 2
-
-
-def declared_length(request: Request) -> int | None:
-    """Content-Length as a number, None when absent; 400 when it is not a whole number."""
-    raw = request.headers.get("content-length")
-    if raw is None:
-        return None
-    raw = raw.strip()
-    if not (raw.isascii() and raw.isdigit()):
-        raise MalformedBodyError("Content-Length is not a whole number of bytes")
-    digits = raw.lstrip("0")
-    if len(digits) > 18:  # no int() of thousands of digits (Python refuses past 4,300)
-        raise PayloadTooLargeError("the declared upload is far over the byte cap")
-    return int(digits or "0")
-
-
-async def read_capped_body(request: Request, cap: int, holding: Holding) -> bytes:
-    """The raw body, refused from Content-Length (or while streaming) once it passes the cap.
-
-    What it holds is reserved in the memory budget before it is read (from Content-Length, or
-    piece by piece for a chunked body), so bodies in flight cannot add up past the tier: over
-    the budget the answer is 503 with Retry-After. A client that stops sending gets 408; one
-    that goes away is logged at info level, not as our fault.
-    """
-    declared = declared_length(request)
-    if declared is not None:
-        if declared > cap:
-            raise PayloadTooLargeError(f"the upload is {declared} bytes; the cap is {cap} bytes")
-        holding.grow(BODY_COPIES * declared)
-    pieces: list[bytes] = []
-    size = 0
-    stream = request.stream()
-    try:
-        async with asyncio.timeout(BODY_TIMEOUT_S):
-            while True:
-                try:
-                    chunk = await asyncio.wait_for(anext(stream), BODY_IDLE_TIMEOUT_S)
-                except StopAsyncIteration:
-                    break
-                size += len(chunk)
-                if size > cap:
-                    raise PayloadTooLargeError(f"the upload is over the cap of {cap} bytes")
-                if declared is None:
-                    holding.grow(BODY_COPIES * len(chunk))
-                pieces.append(chunk)
-    except TimeoutError:
-        raise RequestTimeoutError(
-            f"the body did not arrive in time (at most {BODY_IDLE_TIMEOUT_S:.0f} s between "
-            f"pieces, {BODY_TIMEOUT_S:.0f} s in all)"
-        ) from None
-    except ClientDisconnect:
-        logger.info("the client went away during the upload (%d bytes read)", size)
-        raise ClientGoneError("the client disconnected during the upload") from None
-    return b"".join(pieces)
-
-
-async def image_from_request(request: Request, cap: int, holding: Holding) -> bytes:
-    """The image bytes: the whole body, or the multipart field `file`."""
-    body = await read_capped_body(request, cap, holding)
-    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        return body
-
-    async def replay() -> Message:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    try:
-        form = await Request(request.scope, replay).form(max_files=1, max_fields=16)
-    except Exception:  # python-multipart raises several types for a malformed body
-        raise MalformedBodyError("the multipart body could not be parsed") from None
-    upload = form.get("file")
-    if upload is None or isinstance(upload, str):
-        raise MissingFileError("multipart body has no file field named 'file'")
-    data = await upload.read()
-    await form.close()
-    return data
-
-
 class UploadRequest(BaseModel):
     """What a client declares before uploading straight to S3."""
 
@@ -252,47 +126,27 @@ class UploadRequest(BaseModel):
     content_length: int = Field(description="exact size in bytes of the file to upload")
 
 
-def etag_matches(if_none_match: str, etag: str) -> bool:
-    """RFC 9110 If-None-Match: '*' or a list of (possibly weak) entity tags."""
-    candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-    return "*" in candidates or etag in candidates
-
-
 def tenant_of(request: Request) -> str:
     """The tenant the auth layer put on the request, else anonymous."""
     return str(getattr(request.state, "tenant", "anonymous"))
 
 
-def image_response(outcome: Outcome) -> Response:
-    headers = {
-        "ETag": outcome.etag,
-        "X-Cache": "HIT" if outcome.cache_hit else "MISS",
-        "Server-Timing": server_timing(outcome.timings_ms),
-        "Cache-Control": "private, max-age=86400",
-    }
-    return Response(content=outcome.data, media_type=outcome.media_type, headers=headers)
+def response_of(reply: Reply) -> Response:
+    return Response(
+        content=reply.body,
+        status_code=reply.status,
+        headers=reply.headers,
+        media_type=reply.media_type,
+    )
 
 
-def oversized_response(service: CutoutService, outcome: Outcome, settings: Settings) -> Response:
-    """A result over the inline limit: 303 to a presigned URL, or 413 when there is no bucket."""
-    url = None
-    if not outcome.cache_error:
-        try:
-            url = service.cache.result_url(outcome.key, settings.presign_ttl_seconds)
-        except Exception as exc:  # presigning is local signing; treat any failure as no URL
-            logger.warning("presigning failed: %s", type(exc).__name__)
-    if url is None:
-        raise ResultTooLargeError(
-            f"the result is {len(outcome.data)} bytes, over the inline limit of "
-            f"{settings.inline_limit_bytes} bytes; configure CUTOUT_CACHE_BUCKET for large "
-            "results, or ask for format=webp or a smaller image"
-        )
-    headers = {
-        "Location": url,
-        "ETag": outcome.etag,
-        "X-Cache": "HIT" if outcome.cache_hit else "MISS",
-    }
-    return Response(status_code=303, headers=headers)
+async def body_chunks(request: Request) -> AsyncIterator[bytes]:
+    """The body as it arrives; a client that disconnects is ClientGoneError."""
+    try:
+        async for chunk in request.stream():
+            yield chunk
+    except ClientDisconnect:
+        raise ClientGoneError("the client disconnected during the upload") from None
 
 
 def media_bucket(settings: Settings) -> MediaBucket | None:
@@ -338,15 +192,8 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
         mount_offline_docs(app)
 
     @app.exception_handler(CutoutError)
-    async def on_cutout_error(request: Request, exc: CutoutError) -> JSONResponse:
-        headers = {}
-        if isinstance(exc, OverloadedError):
-            headers["Retry-After"] = str(exc.retry_after_s)
-        if isinstance(exc, RequestTimeoutError):
-            headers["Connection"] = "close"  # the rest of its body is not worth waiting for
-        if exc.status >= 500:
-            logger.error("request failed: %s: %s", exc.code, exc.message)
-        return JSONResponse(error_body(exc.code, exc.message), exc.status, headers=headers)
+    async def on_cutout_error(request: Request, exc: CutoutError) -> Response:
+        return response_of(error_reply(exc))
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -361,14 +208,10 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
         return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
-    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
         logger.exception("unexpected error")
-        # Starlette answers this one outside the middleware stack: add the headers here.
-        return JSONResponse(
-            error_body("internal_error", "an internal error occurred"),
-            500,
-            headers=SECURITY_HEADERS,
-        )
+        # Starlette answers this one outside the middleware stack: its headers are in the reply.
+        return response_of(unexpected_reply())
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
@@ -414,50 +257,15 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
         ),
     ) -> Response:
         """Remove the background of the image in the body (raw bytes or multipart `file`)."""
-        record = RequestRecord(entry="api", tenant=tenant_of(request))
-        holding = Holding(service.budget)
-        try:
-            refuse_unknown_options(request)
-            options = RemoveOptions.parse(
-                format=format,
-                mask=mask,
-                bg_color=bg_color,
-                crop=crop,
-                crop_margin=crop_margin,
-                edges=edges,
-            )
-            chosen = service.model_for(model).name
-            record.model = chosen
-            data = await image_from_request(request, service.tier.max_input_bytes, holding)
-            record.input_bytes = len(data)
-            scope = tenant_of(request) if settings.cache_scope == "tenant" else ""
-            etag = service.key_for(data, options, chosen, scope).etag
-            if etag_matches(request.headers.get("if-none-match", ""), etag):
-                await run_in_threadpool(service.admit, data, options)  # no 304 for garbage
-                return Response(status_code=304, headers={"ETag": etag})
-            holding.release()  # from here the service's own reservation counts the body
-            budget = time_budget_s(settings.time_budget_seconds, request.scope)
-            remove = in_current_trace(service.remove)
-            outcome = await run_within(
-                budget,
-                remove,
-                data,
-                options,
-                model=chosen,
-                time_budget_s=budget,
-                cache_scope=scope,
-            )
-            record_outcome(record, outcome)
-            if settings.inline_limit_bytes and len(outcome.data) > settings.inline_limit_bytes:
-                return oversized_response(service, outcome, settings)
-            return image_response(outcome)
-        except CutoutError as exc:
-            record_failure(record, exc)
-            raise
-        finally:
-            holding.release()
-            if "aws.event" not in request.scope:  # in Lambda, the handler's decorator flushes
-                flush_local_metrics()
+        del model, format, mask, bg_color, crop, crop_margin, edges  # read from the query below
+        request_of = RemoveRequest(
+            headers=request.headers,
+            query=request.query_params.multi_items(),
+            scope=request.scope,
+            chunks=body_chunks(request),
+            tenant=tenant_of(request),
+        )
+        return response_of(await remove_reply(service, settings, request_of))
 
     @app.post(
         "/v1/uploads",

@@ -24,7 +24,7 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from handler.http.api import BODY_TIMEOUT_S, SECURITY_HEADERS, error_body
+from handler.http.remove import BODY_TIMEOUT_S, SECURITY_HEADERS, error_body
 
 HEADER_TIMEOUT_S = 10.0
 RECEIPT_TIMEOUT_S = BODY_TIMEOUT_S + 5.0

@@ -101,8 +101,14 @@ def test_api_handler_answers_both_event_versions_with_a_png_of_the_input_size(
     env = lambda_env("cutout-api", tmp_path, CUTOUT_MODEL_PATH=str(tree.model_path))
     names = ["api-v1", "api-v2"]
     invocations = events(*names)
+    # GET /healthz goes to the FastAPI app, which the handler builds on first use: its import
+    # closure must be in the tree too.
+    health = json.loads((EVENTS / "api-v2.json").read_text()) | {"body": "", "rawQueryString": ""}
+    health["rawPath"] = health["requestContext"]["http"]["path"] = "/healthz"
+    health["requestContext"]["http"]["method"] = "GET"
+    health_check = Invocation(health)
     run, report = run_ric_in_tree(
-        python, tree, "handler.app.lambda_handler", invocations, env, tmp_path
+        python, tree, "handler.app.lambda_handler", [*invocations, health_check], env, tmp_path
     )
     assert report["outside"] == [], "imported from outside the tree"
     assert tuple(report["python"]) == python.version
@@ -116,6 +122,8 @@ def test_api_handler_answers_both_event_versions_with_a_png_of_the_input_size(
         assert headers["content-type"] == "image/png"
         result = decode_image(base64.b64decode(response["body"]))
         assert (result.format, result.mode, result.size) == ("PNG", "RGBA", source.size)
+    assert health_check.response["statusCode"] == 200, health_check.response
+    assert json.loads(health_check.response["body"])["status"] == "ok"
 
 
 @pytest.mark.integration

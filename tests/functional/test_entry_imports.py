@@ -1,5 +1,6 @@
 """What each Lambda entry module loads, in a fresh interpreter: the trigger no HTTP stack, the
-API no boto3 unless S3 is configured."""
+API neither FastAPI nor pydantic (its fast path answers images; the app is built on first use of
+another route), and no boto3 unless S3 is configured."""
 
 from __future__ import annotations
 
@@ -40,3 +41,11 @@ def test_the_trigger_imports_neither_fastapi_nor_mangum() -> None:
 def test_the_api_imports_boto3_only_when_s3_is_configured() -> None:
     assert not loaded_after_import("handler.app") & {"boto3", "botocore.client", "aws_xray_sdk"}
     assert "boto3" in loaded_after_import("handler.app", CUTOUT_CACHE_BUCKET="some-bucket")
+
+
+def test_the_api_handler_builds_no_fastapi_app_at_init() -> None:
+    loaded = loaded_after_import("handler.app")
+    assert not loaded & {"fastapi", "pydantic", "starlette"}, loaded
+    assert "mangum" in loaded
+    # Where init is free (SnapStart, provisioned concurrency), the whole app is built before.
+    assert "fastapi" in loaded_after_import("handler.app", CUTOUT_WARM_UP="true")

@@ -10,8 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import PIL
+from mangum import Mangum
 from PIL import Image
 
+from handler.http.api import create_app
+from handler.http.fast_path import FastPath
+from handler.serving.service import CutoutService
+from handler.settings import Settings
 from tests.hardening.corpus import Case
 from tests.support import REPO
 
@@ -47,6 +52,14 @@ def check_answer(case: Case, status: int, headers: dict[str, str], body: bytes) 
     error = json.loads(body)["error"]
     assert error["code"] == case.code, error
     assert error["message"] and not leaks_internals(error["message"]), error
+
+
+def lambda_api(service: CutoutService, settings: Settings | None = None) -> Mangum:
+    """The API as handler.app runs it in Lambda: Mangum over the fast path, the FastAPI app
+    behind it for the other routes."""
+    settings = settings or Settings()
+    full = create_app(service, settings)
+    return Mangum(FastPath(service, settings, lambda: full), lifespan="off")
 
 
 def lambda_answer(response: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:

@@ -17,7 +17,7 @@ from handler.http.api import create_app
 from handler.http.auth import ANONYMOUS, ApiKeys, gateway_key_id, local_tenant
 from handler.serving.service import CutoutService
 from handler.settings import Settings
-from tests.hardening.contract import lambda_answer
+from tests.hardening.contract import lambda_answer, lambda_api
 from tests.hardening.corpus import good_photo
 from tests.support import load_event
 
@@ -140,7 +140,7 @@ def test_without_keys_everyone_is_anonymous_and_unverified_keys_name_no_tenant(
 
 def lambda_app(service: CutoutService, keys: frozenset[str]) -> Mangum:
     settings = Settings(in_lambda=True, api_keys=keys)
-    return Mangum(create_app(service, settings), lifespan="off")
+    return lambda_api(service, settings)
 
 
 def test_lambda_tenant_is_the_api_gateway_key_id(

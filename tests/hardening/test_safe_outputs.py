@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from mangum import Mangum
 from PIL import Image, ImageCms, PngImagePlugin
 
 from handler.aws.lambda_context import LocalLambdaContext
@@ -21,7 +20,7 @@ from handler.core.predict import MODEL_SIDE, U2NetModel
 from handler.core.tiers import MemoryTier
 from handler.http.api import create_app
 from handler.serving.service import CutoutService
-from tests.hardening.contract import lambda_answer, leaks_internals
+from tests.hardening.contract import lambda_answer, lambda_api, leaks_internals
 from tests.support import load_event, photo
 
 MARKER = "cutout-private-marker-7f3a"
@@ -173,7 +172,7 @@ def test_an_internal_error_in_lambda_reveals_nothing(
     service: CutoutService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(service, "remove", raising(RuntimeError(INTERNAL_DETAIL)))
-    handler = Mangum(create_app(service), lifespan="off")
+    handler = lambda_api(service)
     response = handler(load_event("api-v1"), LocalLambdaContext())  # type: ignore[arg-type]
     status, headers, body = lambda_answer(response)
     text = body.decode()

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from mangum import Mangum
 
 from handler.aws.lambda_context import LocalLambdaContext
 from handler.core.options import Edges, OutputFormat, RemoveOptions
@@ -29,7 +28,7 @@ from handler.serving.deadline import (
 )
 from handler.serving.service import CutoutService
 from handler.settings import DEFAULT_TIME_BUDGET_SECONDS, Settings
-from tests.hardening.contract import lambda_answer
+from tests.hardening.contract import lambda_answer, lambda_api
 from tests.hardening.corpus import good_photo
 from tests.support import encode_image, load_event, photo
 
@@ -200,7 +199,7 @@ def test_in_lambda_the_invocation_deadline_applies(
     service: CutoutService, stuck: StuckRender
 ) -> None:
     """A function with 2.6 s left answers 503 before Lambda would kill it mid-request."""
-    handler = Mangum(create_app(service, Settings()), lifespan="off")
+    handler = lambda_api(service, Settings())
     context = LocalLambdaContext(timeout_s=2.6)
     status, headers, _ = lambda_answer(handler(load_event("api-v2"), context))  # type: ignore[arg-type]
     assert status == 503 and "retry-after" in headers
