@@ -7,8 +7,9 @@ one image and reports its phases:
   entry's wiring), then handler.app.lambda_handler on an API Gateway v1 event carrying the photo;
 - cutout `api+warm-up`: the same with CUTOUT_WARM_UP=true (what SnapStart and provisioned
   concurrency get), to show what the warm-up run costs an on-demand cold start;
-- cutout `s3`: import handler.trigger, then handler.trigger.s3_handler on an S3 notification for
-  the photo (a real boto3 client is made; its calls are answered from memory, no network);
+- cutout `s3`: import handler.trigger, then handler.trigger.s3_handler on an SQS batch of one S3
+  notification for the photo, as the template delivers uploads (a real boto3 client is made; its
+  calls are answered from memory, no network);
 - rembg: import rembg, new_session("u2netp"), remove() of the same photo, as rembg's README
   shows it and as Lambda deployments of it run it.
 Every process is pinned to the same single CPU: a 2,048 MB Lambda function has about one vCPU

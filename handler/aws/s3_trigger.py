@@ -295,20 +295,23 @@ class S3Trigger:
         )
 
     def _already_done(self, client: Any, bucket: str, out_key: str, source_etag: str) -> bool:
-        """A redelivered event for an object whose result this model already wrote."""
+        """A redelivered event for an object whose result this model, with these edges, already
+        wrote."""
         try:
             with s3_errors("head", out_key):
                 head = client.head_object(Bucket=bucket, Key=out_key)
         except SourceMissingError:
             return False
         metadata = head.get("Metadata", {})
-        # Written from the same upload by the same model: after a deployment changes the
-        # trigger's model, a redelivered upload is drawn again.
+        # Written from the same upload by the same model and edges: after a deployment changes
+        # the trigger's model or edges, a redelivered upload is drawn again. (Results written
+        # before the edges were recorded had soft edges.)
         model_id = self.service.model_for(self.model_name).model_id
         return (
             bool(source_etag)
             and metadata.get("source-etag") == source_etag
             and metadata.get("model", model_id) == model_id
+            and metadata.get("edges", "soft") == self.options.edges.value
         )
 
     def _fail(

@@ -104,7 +104,8 @@ def render(
     """Produce the requested output for admitted image bytes.
 
     Memory comes first (the model in handler/core/tiers.py): the model's working set and a large
-    image are never alive together. The model input comes from a reduced-size JPEG decode
+    image are never alive together (for a large image, the fast profile's arena is released
+    after inference). The model input comes from a reduced-size JPEG decode
     where possible, else from the full decode, which is kept through inference only when it
     is small and otherwise decoded again afterwards. The cutout is then made in place in the
     full decode, which is freed, with the mask, before its result is encoded. Each stage
@@ -124,7 +125,9 @@ def render(
         if options.mask or not holds_decode(header):
             full = None
     with stage("inference"):
-        small_mask = saliency_to_mask(model.run(batch))
+        # An image too large to hold through inference does not meet the model's working set
+        # afterwards either: the arena is given back before the image is decoded again.
+        small_mask = saliency_to_mask(model.run(batch, release_arena=not holds_decode(header)))
         del batch
     if options.mask:
         with stage("compose"):

@@ -228,3 +228,35 @@ def test_the_trigger_draws_with_its_deployments_model_and_redraws_after_a_change
     assert head["Metadata"]["model"] == model.model_id
     with pytest.raises(ModelNotLoadedError, match="u2netp, u2net"):
         trigger("u2netq")
+
+
+def test_a_redelivered_upload_is_redrawn_when_the_deployments_edges_change(
+    s3: Any, model: Any
+) -> None:
+    """CUTOUT_TRIGGER_EDGES is part of what makes a result current, as the model is."""
+    from handler.aws.s3_trigger import S3Trigger
+    from handler.core.tiers import MemoryTier
+    from handler.serving.service import CutoutService
+
+    counted, session = counting(model)
+    service = CutoutService(model=counted, tier=MemoryTier.for_memory(2048), cache=_NoCache())
+
+    def trigger(edges: Edges) -> S3Trigger:
+        return S3Trigger(
+            service=service,
+            client_factory=lambda: s3,
+            input_prefix="uploads/",
+            output_prefix="cutouts/",
+            options=RemoveOptions(edges=edges),
+        )
+
+    s3.put_object(Bucket=BUCKET, Key="uploads/e.jpg", Body=encode_image(photo(30, 20), "JPEG"))
+    event = s3_event_for(BUCKET, "uploads/e.jpg")
+    statuses = [
+        trigger(edges).handle_s3_event(event)["results"][0]["status"]
+        for edges in (Edges.SOFT, Edges.SOFT, Edges.SHARP, Edges.SHARP)
+    ]
+    assert statuses == ["written", "unchanged", "written", "unchanged"]
+    assert session.calls == 2
+    head = s3.head_object(Bucket=BUCKET, Key="cutouts/e.jpg.png")
+    assert head["Metadata"]["edges"] == "sharp"

@@ -32,10 +32,10 @@ class GatedModel:
         self.gate = threading.Event()
         self.waiting = threading.Semaphore(0)
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
+    def run(self, batch: np.ndarray, *, release_arena: bool = False) -> np.ndarray:
         self.waiting.release()
         assert self.gate.wait(timeout=60)
-        return self.model.run(batch)
+        return self.model.run(batch, release_arena=release_arena)
 
 
 def test_the_estimate_comes_from_the_memory_model() -> None:
