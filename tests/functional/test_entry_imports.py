@@ -11,7 +11,16 @@ import sys
 
 from tests.support import REPO
 
-WATCHED = ("fastapi", "mangum", "starlette", "pydantic", "boto3", "botocore.client", "aws_xray_sdk")
+WATCHED = (
+    "fastapi",
+    "mangum",
+    "starlette",
+    "pydantic",
+    "boto3",
+    "botocore.client",
+    "aws_xray_sdk",
+    "aws_lambda_powertools.utilities.batch",
+)
 
 
 def loaded_after_import(module: str, **env: str) -> set[str]:
@@ -35,6 +44,7 @@ def loaded_after_import(module: str, **env: str) -> set[str]:
 def test_the_trigger_imports_neither_fastapi_nor_mangum() -> None:
     loaded = loaded_after_import("handler.trigger")
     assert not loaded & {"fastapi", "mangum", "starlette", "pydantic"}, loaded
+    assert "aws_lambda_powertools.utilities.batch" not in loaded  # its own partial-batch loop
     assert "boto3" in loaded  # what it does use
 
 
