@@ -99,11 +99,11 @@ def warm_up() -> None:
 # The init phase, timed: imports (everything loaded until here), session, warm-up; the entry
 # module marks the rest (its own imports and wiring) in handler/aws/entry.py.
 init_clock = InitClock(started=INIT_STARTED)
-return_large_blocks()
 settings = Settings.from_env()
 init_clock.mark("imports")
 tier_for(settings)  # refuse a tier too small for the models before loading any of them
 models = load_models(settings)
+return_large_blocks()  # after the sessions are made: see handler/serving/allocator.py
 model = models[settings.models[0]]  # the default
 init_clock.mark("session")
 if settings.warm_up:
