@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,10 +30,16 @@ class MediaBucket:
     """Presigns uploads under the input prefix and finds results under the output prefix."""
 
     bucket: str
-    client: Any
+    # The process's S3 client, asked for at each use: after a SnapStart restore it is a new one
+    # (handler/aws/snapstart.py), with this environment's credentials and connections.
+    client_factory: Callable[[], Any]
     input_prefix: str
     output_prefix: str
     ttl_seconds: int
+
+    @property
+    def client(self) -> Any:
+        return self.client_factory()
 
     def presign_upload(
         self, content_type: str, content_length: int, max_bytes: int

@@ -158,7 +158,7 @@ def media_bucket(settings: Settings) -> MediaBucket | None:
 
     return MediaBucket(
         bucket=settings.media_bucket,
-        client=s3_client(),
+        client_factory=s3_client,
         input_prefix=settings.input_prefix,
         output_prefix=settings.output_prefix,
         ttl_seconds=settings.presign_ttl_seconds,

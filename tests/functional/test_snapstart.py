@@ -87,3 +87,23 @@ def test_after_restore_renews_what_each_environment_must_own(
     assert cold_start.is_cold_start is True  # the first invocation after a restore is one
     assert s3_client() is not old_client  # new client, new connections, fresh credentials
     assert "InitDurationMs" not in metrics.metric_set  # the snapshot's init is not re-reported
+
+
+def test_the_media_bucket_uses_the_client_renewed_after_a_restore(hooks: HooksModule) -> None:
+    """The FastAPI app is built before the snapshot under SnapStart; its media bucket must not
+    keep the snapshot's S3 client (dead sockets, the snapshot environment's credentials)."""
+    from handler.aws.s3_client import s3_client
+    from handler.aws.s3_media import MediaBucket
+
+    media = MediaBucket(
+        bucket="media",
+        client_factory=s3_client,
+        input_prefix="uploads/",
+        output_prefix="cutouts/",
+        ttl_seconds=60,
+    )
+    before = media.client
+    snapstart.register_hooks()
+    for hook in hooks.after:
+        hook()
+    assert media.client is not before and media.client is s3_client()
