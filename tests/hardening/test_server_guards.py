@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from handler.http import api, server
+from handler.http import remove, server
 from handler.http.api import create_app
 from handler.serving.service import CutoutService
 from tests.hardening.corpus import good_photo
@@ -31,7 +31,7 @@ def served(service: CutoutService, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     """The app under the guarded uvicorn, in a thread, with short deadlines; yields the port."""
     monkeypatch.setattr(server, "HEADER_TIMEOUT_S", 1.0)
     monkeypatch.setattr(server, "RECEIPT_TIMEOUT_S", 3.0)
-    monkeypatch.setattr(api, "BODY_IDLE_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(remove, "BODY_IDLE_TIMEOUT_S", 0.5)
     port = free_port()
     config = uvicorn.Config(
         server.InFlightLimit(create_app(service)),
