@@ -10,12 +10,11 @@ from typing import Any, cast
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from mangum import Mangum
 
 from handler import runtime
 from handler.aws.entry import fault_barrier, finish_init
 from handler.aws.observability import logger, metrics, trace_handler
-from handler.http.fast_path import FastPath
+from handler.http.fast_path import FastPath, LambdaAdapter
 
 
 @functools.cache
@@ -26,7 +25,7 @@ def full_app() -> Any:
     return create_app(runtime.service, runtime.settings)
 
 
-asgi = Mangum(FastPath(runtime.service, runtime.settings, full_app), lifespan="off")
+asgi = LambdaAdapter(FastPath(runtime.service, runtime.settings, full_app), lifespan="off")
 if runtime.settings.warm_up:  # init is not waited for (SnapStart, provisioned): build it all now
     full_app()
 finish_init("api")

@@ -17,7 +17,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from handler.errors import ClientGoneError, CutoutError
+from mangum import Mangum
+from mangum.protocols.http import HTTPCycle
+
+from handler.errors import ClientGoneError, CutoutError, MalformedBodyError
 from handler.http.auth import ApiKeys
 from handler.http.remove import (
     SECURITY_HEADERS,
@@ -123,3 +126,38 @@ class FastPath:
         except Exception:
             logger.exception("unexpected error")
             return unexpected_reply()
+
+
+class LambdaAdapter(Mangum):
+    """Mangum, except that an event it cannot turn into a request is a 400, not a crash.
+
+    Mangum raises while reading such an event (a body flagged base64 that is not, a Host port
+    that is not a number, a header that is not text), before any app runs; the invocation
+    would fail and API Gateway answer 502. Only the reading is guarded: the app's own faults
+    are its 500s, as before. The rest is Mangum's __call__ without lifespan (cutout runs none).
+    """
+
+    def __call__(self, event: Any, context: Any) -> dict[str, Any]:
+        handler = self.infer(event, context)
+        try:
+            scope, body = handler.scope, handler.body
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            logger.warning("unreadable API Gateway event: %s", type(exc).__name__)
+            return unreadable_event_answer(event)
+        answer: dict[str, Any] = handler(HTTPCycle(scope, body)(self.app))
+        return answer
+
+
+def unreadable_event_answer(event: Any) -> dict[str, Any]:
+    """400 malformed_body in the proxy response shape of the event's payload version."""
+    error = MalformedBodyError("the request could not be read: its body or headers are malformed")
+    reply = error_reply(error)
+    answer: dict[str, Any] = {
+        "statusCode": reply.status,
+        "headers": {name.decode(): value.decode() for name, value in raw_headers(reply)},
+        "body": reply.body.decode(),
+        "isBase64Encoded": False,
+    }
+    if not (isinstance(event, dict) and event.get("version") == "2.0"):
+        answer["multiValueHeaders"] = {}
+    return answer

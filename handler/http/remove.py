@@ -2,7 +2,7 @@
 query and body to the reply's status, headers and bytes.
 
 The FastAPI app (handler/http/api.py) and the Lambda API handler's fast path
-(handler/http/lambda_asgi.py) both call `remove_reply` and `error_reply`, so the route behaves
+(handler/http/fast_path.py) both call `remove_reply` and `error_reply`, so the route behaves
 the same under uvicorn and in Lambda, where importing FastAPI and building its app would cost
 more than a third of a cold start. Nothing here imports FastAPI, Starlette or pydantic, except
 Starlette's form parser for a multipart body, imported when one arrives.

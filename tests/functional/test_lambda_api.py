@@ -59,3 +59,26 @@ def test_v2_event_with_a_different_image(
     response = lambda_handler(event, lambda_context)
     assert response["statusCode"] == 200
     assert Image.open(io.BytesIO(body_of(response))).size == (123, 77)
+
+
+@pytest.mark.parametrize("event_name", ["api-v1", "api-v2"])
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        pytest.param(lambda e: e.update(body="not base64!!"), id="body flagged base64 is not"),
+        pytest.param(lambda e: e["headers"].update(host="example.com:abc"), id="host port"),
+        pytest.param(lambda e: e["headers"].update({"content-type": 5}), id="header not text"),
+    ],
+)
+def test_an_event_mangum_cannot_read_is_a_json_400_not_a_failed_invocation(
+    lambda_handler: Any, lambda_context: LocalLambdaContext, event_name: str, spoil: Any
+) -> None:
+    event = load_event(event_name)
+    event.pop("multiValueHeaders", None)
+    spoil(event)
+    response = lambda_handler(event, lambda_context)
+    assert response["statusCode"] == 400
+    assert response["headers"]["content-type"] == "application/json"
+    assert response["headers"]["x-content-type-options"] == "nosniff"
+    assert '"code":"malformed_body"' in response["body"] and response["isBase64Encoded"] is False
+    assert ("multiValueHeaders" in response) == (event_name == "api-v1")
