@@ -131,10 +131,12 @@ async def read_capped_body(
     that goes away (`chunks` raises ClientGoneError) is logged at info level, not as our fault.
     """
     declared = declared_length(headers)
+    reserved = 0  # body bytes the holding covers
     if declared is not None:
         if declared > cap:
             raise PayloadTooLargeError(f"the upload is {declared} bytes; the cap is {cap} bytes")
         holding.grow(BODY_COPIES * declared)
+        reserved = declared
     pieces: list[bytes] = []
     size = 0
     try:
@@ -147,8 +149,9 @@ async def read_capped_body(
                 size += len(chunk)
                 if size > cap:
                     raise PayloadTooLargeError(f"the upload is over the cap of {cap} bytes")
-                if declared is None:
-                    holding.grow(BODY_COPIES * len(chunk))
+                if size > reserved:  # chunked, or more than Content-Length said (in Lambda)
+                    holding.grow(BODY_COPIES * (size - reserved))
+                    reserved = size
                 pieces.append(chunk)
     except TimeoutError:
         raise RequestTimeoutError(

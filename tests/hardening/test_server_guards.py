@@ -226,3 +226,23 @@ def test_a_chunked_body_is_counted_as_it_arrives(
         service.budget.give_back(taken)
     assert answer.status_code == 503 and answer.json()["error"]["code"] == "overloaded"
     assert service.budget.in_use == 0
+
+
+def test_a_body_longer_than_its_content_length_is_counted_whole(service: CutoutService) -> None:
+    """In Lambda the body arrives whole, whatever Content-Length says: a header that understates
+    it must not let the body past the memory budget."""
+    from handler.aws.lambda_context import LocalLambdaContext
+    from tests.hardening.contract import lambda_answer, lambda_api
+    from tests.support import load_event
+
+    body = b"\x00" * 1_000_000
+    event = load_event("api-v1", body=body)
+    event["headers"]["Content-Length"] = event["multiValueHeaders"]["Content-Length"][0] = "10"
+    taken = service.budget.capacity_bytes - 100_000  # room for the declared 10 bytes, not 1 MB
+    service.budget.take(taken)
+    try:
+        status, _, answer = lambda_answer(lambda_api(service)(event, LocalLambdaContext()))
+    finally:
+        service.budget.give_back(taken)
+    assert status == 503 and b'"overloaded"' in answer
+    assert service.budget.in_use == 0
