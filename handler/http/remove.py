@@ -184,9 +184,14 @@ async def file_field(scope: Mapping[str, Any], body: bytes) -> bytes:
 
 
 def etag_matches(if_none_match: str, etag: str) -> bool:
-    """RFC 9110 If-None-Match: '*' or a list of (possibly weak) entity tags."""
+    """RFC 9110 If-None-Match: '*' (the whole field) or a list of (possibly weak) entity tags.
+
+    `W/*` is no entity tag: it matches nothing, as any other malformed one.
+    """
+    if if_none_match.strip() == "*":
+        return True
     candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-    return "*" in candidates or etag in candidates
+    return etag in candidates
 
 
 def refuse_unknown_options(query: Sequence[tuple[str, str]]) -> None:

@@ -46,6 +46,13 @@ def test_if_none_match_star_answers_304_for_an_admissible_image(client: TestClie
     assert answer.status_code == 304 and answer.headers["etag"]
 
 
+@pytest.mark.parametrize("field", ["W/*", '"other", *', "**"])
+def test_a_star_that_is_not_the_whole_field_matches_nothing(client: TestClient, field: str) -> None:
+    """RFC 9110: `*` stands alone; `W/*` or `*` inside a list is not an entity tag."""
+    answer = client.post("/v1/remove", content=good_photo(), headers={"If-None-Match": field})
+    assert answer.status_code == 200
+
+
 # --- Content-Length -----------------------------------------------------------------------------
 
 
