@@ -71,7 +71,10 @@ def stage_hook(settings: Settings) -> StageHook:
 def load_models(settings: Settings) -> dict[str, U2NetModel]:
     """One session per model in CUTOUT_MODELS, the default first."""
     tuning = session_tuning(settings)
-    return {name: load_model(path, tuning, name) for name, path in settings.model_files().items()}
+    return {
+        name: load_model(path, tuning, name, optimized_dir=settings.optimized_model_dir)
+        for name, path in settings.model_files().items()
+    }
 
 
 def build_service(settings: Settings, models: dict[str, U2NetModel]) -> CutoutService:

@@ -17,6 +17,7 @@ FUNCTION_NAME_ENV = "AWS_LAMBDA_FUNCTION_NAME"
 CACHE_BUCKET_ENV = "CUTOUT_CACHE_BUCKET"
 CACHE_DIR_ENV = "CUTOUT_CACHE_DIR"
 CACHE_MAX_MB_ENV = "CUTOUT_CACHE_MAX_MB"
+OPTIMIZED_MODEL_DIR_ENV = "CUTOUT_OPTIMIZED_MODEL_DIR"
 INPUT_PREFIX_ENV = "CUTOUT_INPUT_PREFIX"
 OUTPUT_PREFIX_ENV = "CUTOUT_OUTPUT_PREFIX"
 MODEL_PATH_ENV = "CUTOUT_MODEL_PATH"
@@ -262,6 +263,9 @@ class Settings:
     cache_bucket: str = ""
     cache_dir: Path | None = None
     cache_max_mb: int = DEFAULT_CACHE_MAX_MB
+    # Where ONNX Runtime's graphs optimised for this CPU are kept (handler/core/predict.py);
+    # None: every start optimises the model again (Lambda, whose disk does not outlive it).
+    optimized_model_dir: Path | None = None
     media_bucket: str = ""
     input_prefix: str = "uploads/"
     output_prefix: str = "cutouts/"
@@ -288,6 +292,11 @@ class Settings:
             cache_dir = Path(env[CACHE_DIR_ENV]) if env[CACHE_DIR_ENV].strip() else None
         else:
             cache_dir = None if in_lambda else _default_cache_dir(env)
+        if OPTIMIZED_MODEL_DIR_ENV in env:
+            raw_dir = env[OPTIMIZED_MODEL_DIR_ENV].strip()
+            optimized_model_dir = Path(raw_dir) if raw_dir else None
+        else:
+            optimized_model_dir = None if in_lambda else _default_cache_dir(env) / "models"
         model_raw = env.get(MODEL_PATH_ENV, "").strip()
         models = _models(env)
         return cls(
@@ -302,6 +311,7 @@ class Settings:
             cache_bucket=env.get(CACHE_BUCKET_ENV, "").strip(),
             cache_dir=cache_dir,
             cache_max_mb=_cache_max_mb(env),
+            optimized_model_dir=optimized_model_dir,
             media_bucket=env.get(MEDIA_BUCKET_ENV, "").strip(),
             input_prefix=env.get(INPUT_PREFIX_ENV, "").strip() or "uploads/",
             output_prefix=env.get(OUTPUT_PREFIX_ENV, "").strip() or "cutouts/",

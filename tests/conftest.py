@@ -17,6 +17,8 @@ import pytest
 # Set before handler.runtime is first imported: no writes to the user's cache, no real AWS.
 _SCRATCH = Path(tempfile.mkdtemp(prefix="cutout-tests-"))
 os.environ["CUTOUT_CACHE_DIR"] = str(_SCRATCH / "cache")
+os.environ["XDG_CACHE_HOME"] = str(_SCRATCH / "xdg")  # subprocesses' defaults land here too
+os.environ["CUTOUT_OPTIMIZED_MODEL_DIR"] = str(_SCRATCH / "models")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "cutout-tests")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
