@@ -155,9 +155,13 @@ def optimized_file(path: Path, tuning: SessionTuning, folder: Path) -> Path:
     """
     stat = path.stat()
     source = [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
-    key = [*source, ort.__version__, tuning.layout_optimizations, cpu_signature()]
+    key = [*source, ort.__version__, cpu_signature()]
     digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
-    return folder / f"{path.stem}-{digest}.onnx"
+    return folder / f"{path.stem}-{_level_name(tuning)}-{digest}.onnx"
+
+
+def _level_name(tuning: SessionTuning) -> str:
+    return "all" if tuning.layout_optimizations else "extended"
 
 
 def optimized_session(path: Path, tuning: SessionTuning, folder: Path) -> Any:
@@ -186,7 +190,8 @@ def optimized_session(path: Path, tuning: SessionTuning, folder: Path) -> Any:
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
         return _session(path, tuning)
-    for stale in folder.glob(f"{path.stem}-*.onnx"):  # older ORT, CPU or model: never read again
+    # The same model and level from an older ORT, CPU or model file: never read again.
+    for stale in folder.glob(f"{path.stem}-{_level_name(tuning)}-*.onnx"):
         if stale != target:
             with contextlib.suppress(OSError):
                 stale.unlink(missing_ok=True)

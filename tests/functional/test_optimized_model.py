@@ -63,7 +63,21 @@ def test_a_changed_model_file_gets_a_new_graph_and_the_old_one_goes(
     saliency(model_file, folder)
     new = optimized_file(model_file, FAST, folder)
     assert new != old and [p.name for p in folder.iterdir()] == [new.name]
-    assert optimized_file(model_file, PROFILES["lean"], folder) != new  # per profile too
+
+
+def test_each_profile_keeps_its_own_graph(model_file: Path, tmp_path: Path) -> None:
+    """A process of each profile on one machine (the CLI at two tiers, say) do not make each
+    other's graph again and again."""
+    folder = tmp_path / "optimised"
+    load_model(model_file, FAST, optimized_dir=folder)
+    load_model(model_file, PROFILES["lean"], optimized_dir=folder)
+    fast, lean = (
+        optimized_file(model_file, FAST, folder),
+        optimized_file(model_file, PROFILES["lean"], folder),
+    )
+    assert fast != lean and sorted(p.name for p in folder.iterdir()) == sorted(
+        [fast.name, lean.name]
+    )
 
 
 def test_a_broken_kept_graph_is_made_again(model_file: Path, tmp_path: Path) -> None:
