@@ -19,18 +19,12 @@ from handler import INIT_STARTED, __version__
 from handler.core.options import RemoveOptions
 from handler.core.tiers import MemoryTier, smallest_tier_holding
 from handler.errors import ConfigurationError, CutoutError
-from handler.settings import KNOWN_MODELS, MODELS_ENV, Settings
+from handler.settings import KNOWN_MODELS, Settings, also_load_model, play_lambda
 
 if TYPE_CHECKING:
     from handler.serving.service import CutoutService
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
-LAMBDA_ENV_DEFAULTS = {
-    "AWS_LAMBDA_FUNCTION_NAME": "cutout-local",
-    "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-    "AWS_REGION": "us-east-1",
-    "POWERTOOLS_TRACE_DISABLED": "true",
-}
 # `cutout invoke` without --handler: API events go to the API handler, S3 notifications (direct
 # or in SQS messages) to the trigger. handler.trigger is the trigger's own light module where it
 # exists; handler.app.s3_handler is the alias that always works.
@@ -128,9 +122,7 @@ def load_asked_model(name: str | None) -> None:
         return
     if name not in KNOWN_MODELS:
         raise CliError(f"--model must be one of {', '.join(KNOWN_MODELS)}; got {name!r}")
-    configured = [m.strip().lower() for m in os.environ.get(MODELS_ENV, "").split(",") if m.strip()]
-    if name not in configured:
-        os.environ[MODELS_ENV] = ",".join([*configured, name])
+    also_load_model(name)
 
 
 def run_remove(args: argparse.Namespace, service_factory: Callable[[], CutoutService]) -> int:
@@ -335,12 +327,9 @@ def run_invoke(args: argparse.Namespace) -> int:
     from handler.aws.lambda_context import LocalLambdaContext
 
     events = [(path, read_event(path)) for path in args.events]
-    # `invoke` plays the Lambda runtime: it sets (never reads) the variables Lambda would set,
-    # before the handler module is imported; all reading still goes through Settings.
-    for name, value in LAMBDA_ENV_DEFAULTS.items():
-        os.environ.setdefault(name, value)
-    settings = Settings.from_env()
-    os.environ.setdefault("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", str(settings.memory_mb))
+    # `invoke` plays the Lambda runtime: the variables Lambda would set, before the handler
+    # module is imported (handler/settings.py does it, as it does all reading).
+    settings = play_lambda()
     errors = 0
     to_stdout = args.out in (None, "-")
     with contextlib.ExitStack() as stack:

@@ -191,6 +191,33 @@ def _models(env: Mapping[str, str]) -> tuple[str, ...]:
     return names
 
 
+def also_load_model(name: str) -> None:
+    """Make this process load `name` too (the CLI's --model), before handler.runtime is
+    imported: it joins CUTOUT_MODELS after the configured ones (the default stays the default),
+    or alone when none are configured."""
+    configured = _models(os.environ) if os.environ.get(MODELS_ENV, "").strip() else ()
+    os.environ[MODELS_ENV] = ",".join(dict.fromkeys([*configured, name]))
+
+
+# What Lambda's runtime sets and `cutout invoke` plays when the shell has not set it.
+LAMBDA_ENV_DEFAULTS = {
+    FUNCTION_NAME_ENV: "cutout-local",
+    "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+    "AWS_REGION": "us-east-1",
+    TRACE_DISABLED_ENV: "true",
+}
+
+
+def play_lambda() -> Settings:
+    """Set what Lambda's runtime would (where the shell has not), before a handler module is
+    imported, memory size included (this tier's, as Lambda always sets one); the settings then."""
+    for name, value in LAMBDA_ENV_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    settings = Settings.from_env()
+    os.environ.setdefault(MEMORY_SIZE_ENV, str(settings.memory_mb))
+    return settings
+
+
 def _trigger_model(env: Mapping[str, str], models: tuple[str, ...]) -> str:
     raw = env.get(TRIGGER_MODEL_ENV, "").strip().lower()
     if not raw:
