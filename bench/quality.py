@@ -34,6 +34,7 @@ from PIL import Image
 
 from bench import envs, machine
 from bench.mask_metrics import EDGE_BAND, Scores, mean_scores, score
+from bench.stats import rounded
 
 DOCS = envs.REPO / "docs" / "bench"
 DATA_ENV = "BENCH_QUALITY_DIR"
@@ -272,16 +273,6 @@ def _per_image(rows: list[dict[str, Any]]) -> list[str]:
     return [f"Lowest edge MAE: {counts} of {len(ours[0]['per_image'])} photos.", "", *lines]
 
 
-def _rounded(value: Any) -> Any:
-    if isinstance(value, float):
-        return float(f"{value:.5g}")
-    if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_rounded(v) for v in value]
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, help=f"the pairs' folder (or ${DATA_ENV})")
@@ -296,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         if folder is None or not pairs(folder):
             step("no ground truth found (../shared/quality/ or --data): quality table skipped")
             return 0
-        results = _rounded(measure(folder))
+        results = rounded(measure(folder))
         args.out.mkdir(parents=True, exist_ok=True)
         results_path.write_text(json.dumps(results, indent=1) + "\n")
     (args.out / "quality.md").write_text(render_markdown(results))

@@ -20,6 +20,7 @@ from typing import Any
 
 from bench import envs, machine, measure, photos, report
 from bench.photos import BenchImage
+from bench.stats import rounded
 
 DOCS = envs.REPO / "docs" / "bench"
 
@@ -46,17 +47,6 @@ QUICK = Plan(True, (2,), 2.5, 3, 1, 2, 30)
 
 def step(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def _rounded(value: Any) -> Any:
-    """Floats to 5 significant digits, so results.json stays readable."""
-    if isinstance(value, float):
-        return float(f"{value:.5g}")
-    if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_rounded(v) for v in value]
-    return value
 
 
 def largest_packages(tool: envs.ToolEnv, count: int = 5) -> list[list[Any]]:
@@ -127,7 +117,7 @@ def run_u2net(quick: bool, out: Path, render_only: bool) -> int:
         results = json.loads(results_path.read_text())
     else:
         step("u2net part: cutout against rembg -m u2net")
-        results = _rounded(u2net.measure_u2net(quick))
+        results = rounded(u2net.measure_u2net(quick))
         out.mkdir(parents=True, exist_ok=True)
         results_path.write_text(json.dumps(results, indent=1) + "\n")
     (out / "u2net.md").write_text(u2net.render(results))
@@ -159,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.render_only:
         results = json.loads(results_path.read_text())
     else:
-        results = _rounded(measure_all(QUICK if args.quick else FULL))
+        results = rounded(measure_all(QUICK if args.quick else FULL))
         args.out.mkdir(parents=True, exist_ok=True)
         results_path.write_text(json.dumps(results, indent=1) + "\n")
     write_report(results, args.out)

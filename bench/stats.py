@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 def quantile(values: Sequence[float], q: float) -> float:
@@ -45,3 +46,14 @@ def paired_ratio(numerators: Sequence[float], denominators: Sequence[float]) -> 
     if len(numerators) != len(denominators) or not numerators:
         raise ValueError("paired_ratio needs two equally long, non-empty series")
     return Summary.of([a / b for a, b in zip(numerators, denominators, strict=True)])
+
+
+def rounded(value: Any) -> Any:
+    """Floats to 5 significant digits, in nested dicts and lists, so result JSON stays readable."""
+    if isinstance(value, float):
+        return float(f"{value:.5g}")
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v) for v in value]
+    return value

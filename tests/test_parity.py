@@ -10,12 +10,11 @@ from PIL import Image
 from handler.core.admit import admit
 from handler.core.options import Edges, RemoveOptions
 from handler.core.pipeline import render, uses_draft
-from handler.core.predict import PROFILES, U2NetModel, load_model
+from handler.core.predict import U2NetModel
 from handler.core.tiers import MemoryTier
 from tests.support import (
     FIXTURE_NAMES,
     FIXTURES,
-    REPO,
     decode_image,
     encode_image,
     fixture_bytes,
@@ -25,15 +24,6 @@ from tests.support import (
 BIG = MemoryTier(memory_mb=10240, max_pixels=200_000_000, max_input_bytes=1 << 30)
 MIN_IOU = 0.99
 MAX_MEAN_ABS_DIFF = 2.0  # in 8-bit levels, i.e. 2/255
-U2NET_PATH = REPO / "layers" / "model" / "u2net.onnx"
-
-
-@pytest.fixture(scope="module")
-def u2net() -> U2NetModel:
-    """The full U2-Net, once `make setup` has fetched it (lean profile: the smaller peak)."""
-    if not U2NET_PATH.is_file():
-        pytest.skip(f"{U2NET_PATH} is not there (make setup fetches it)")
-    return load_model(U2NET_PATH, PROFILES["lean"])
 
 
 def mask_agreement(ours: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
@@ -42,6 +32,25 @@ def mask_agreement(ours: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
     union = int((a | b).sum())
     iou = 1.0 if union == 0 else int((a & b).sum()) / union
     return iou, float(np.abs(ours.astype(np.int16) - ref.astype(np.int16)).mean())
+
+
+def assert_masks_agree(ours: Image.Image, ref: Image.Image, label: str) -> None:
+    """Within the parity bounds; otherwise both images are saved and the test fails."""
+    iou, mad = mask_agreement(np.asarray(ours), np.asarray(ref.convert("L")))
+    if iou < MIN_IOU or mad > MAX_MEAN_ABS_DIFF:
+        folder = save_failure(label, actual=ours, expected=ref)
+        pytest.fail(f"{label}: IoU {iou:.4f}, mean abs diff {mad:.3f}; images in {folder}")
+
+
+def assert_golden_hash(model: U2NetModel, model_name: str) -> None:
+    """rembg's own test: the phash of our anime-girl-1 cutout equals its golden result's."""
+    data = fixture_bytes("anime-girl-1")
+    actual = decode_image(render(data, admit(data, BIG), RemoveOptions(), model=model).data)
+    expected = Image.open(FIXTURES / f"anime-girl-1.{model_name}.png")
+    assert actual.mode == "RGBA" and actual.size == expected.size
+    if imagehash.phash(actual) != imagehash.phash(expected):
+        folder = save_failure(f"golden-{model_name}-anime-girl-1", actual=actual, expected=expected)
+        pytest.fail(f"perceptual hashes differ; images in {folder}")
 
 
 def our_mask(model: U2NetModel, data: bytes, edges: Edges = Edges.SOFT) -> Image.Image:
@@ -55,10 +64,7 @@ def test_mask_matches_rembg(model: U2NetModel, name: str) -> None:
     ours = our_mask(model, fixture_bytes(name))
     ref = Image.open(FIXTURES / f"{name}.u2netp.mask.png")
     assert ours.size == ref.size and ours.mode == "L"
-    iou, mad = mask_agreement(np.asarray(ours), np.asarray(ref.convert("L")))
-    if iou < MIN_IOU or mad > MAX_MEAN_ABS_DIFF:
-        folder = save_failure(f"parity-{name}", actual=ours, expected=ref)
-        pytest.fail(f"{name}: IoU {iou:.4f}, mean abs diff {mad:.3f}; images in {folder}")
+    assert_masks_agree(ours, ref, f"parity-{name}")
 
 
 def check_sharp_mask(model: U2NetModel, name: str, model_name: str) -> None:
@@ -66,10 +72,7 @@ def check_sharp_mask(model: U2NetModel, name: str, model_name: str) -> None:
     ours = our_mask(model, fixture_bytes(name), Edges.SHARP)
     ref = Image.open(FIXTURES / f"{name}.{model_name}.sharp.mask.png").convert("L")
     assert ours.size == ref.size and set(np.unique(np.asarray(ours)).tolist()) <= {0, 255}
-    iou, mad = mask_agreement(np.asarray(ours), np.asarray(ref))
-    if iou < MIN_IOU or mad > MAX_MEAN_ABS_DIFF:
-        folder = save_failure(f"parity-sharp-{model_name}-{name}", actual=ours, expected=ref)
-        pytest.fail(f"{name}: IoU {iou:.4f}, mean abs diff {mad:.3f}; images in {folder}")
+    assert_masks_agree(ours, ref, f"parity-sharp-{model_name}-{name}")
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
@@ -77,21 +80,9 @@ def test_sharp_mask_matches_rembgs_post_processed_mask(model: U2NetModel, name: 
     check_sharp_mask(model, name, "u2netp")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", FIXTURE_NAMES)
-def test_u2net_sharp_mask_matches_rembgs_post_processed_mask(u2net: U2NetModel, name: str) -> None:
-    check_sharp_mask(u2net, name, "u2net")
-
-
 def test_golden_cutout_has_rembgs_perceptual_hash(model: U2NetModel) -> None:
     """rembg's own test: the phash of our anime-girl-1 cutout equals that of its golden result."""
-    data = fixture_bytes("anime-girl-1")
-    actual = decode_image(render(data, admit(data, BIG), RemoveOptions(), model=model).data)
-    expected = Image.open(FIXTURES / "anime-girl-1.u2netp.png")
-    assert actual.mode == "RGBA" and actual.size == expected.size
-    if imagehash.phash(actual) != imagehash.phash(expected):
-        folder = save_failure("golden-anime-girl-1", actual=actual, expected=expected)
-        pytest.fail(f"perceptual hashes differ; images in {folder}")
+    assert_golden_hash(model, "u2netp")
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)

@@ -8,18 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import imagehash
-import numpy as np
 import pytest
 from PIL import Image
 
-from handler.core.admit import admit
-from handler.core.options import RemoveOptions
-from handler.core.pipeline import render
 from handler.core.predict import U2NetModel, load_model
 from handler.settings import default_model_file
-from tests.support import FIXTURE_NAMES, FIXTURES, decode_image, fixture_bytes, save_failure
-from tests.test_parity import BIG, MAX_MEAN_ABS_DIFF, MIN_IOU, mask_agreement, our_mask
+from tests.support import FIXTURE_NAMES, FIXTURES, fixture_bytes
+from tests.test_parity import assert_golden_hash, assert_masks_agree, check_sharp_mask, our_mask
 
 pytestmark = pytest.mark.slow
 
@@ -43,31 +38,14 @@ def test_u2net_mask_matches_rembg(u2net: U2NetModel, name: str) -> None:
     ours = our_mask(u2net, fixture_bytes(name))
     ref = Image.open(FIXTURES / f"{name}.u2net.mask.png")
     assert ours.size == ref.size and ours.mode == "L"
-    iou, mad = mask_agreement(np.asarray(ours), np.asarray(ref.convert("L")))
-    if iou < MIN_IOU or mad > MAX_MEAN_ABS_DIFF:
-        folder = save_failure(f"parity-u2net-{name}", actual=ours, expected=ref)
-        pytest.fail(f"{name}: IoU {iou:.4f}, mean abs diff {mad:.3f}; images in {folder}")
+    assert_masks_agree(ours, ref, f"parity-u2net-{name}")
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_u2net_sharp_mask_matches_rembgs_post_processed_mask(u2net: U2NetModel, name: str) -> None:
+    check_sharp_mask(u2net, name, "u2net")
 
 
 def test_u2net_golden_cutout_has_rembgs_perceptual_hash(u2net: U2NetModel) -> None:
     """rembg's own test for u2net: the phash of our anime-girl-1 cutout equals its golden one."""
-    data = fixture_bytes("anime-girl-1")
-    actual = decode_image(render(data, admit(data, BIG), RemoveOptions(), model=u2net).data)
-    expected = Image.open(FIXTURES / "anime-girl-1.u2net.png")
-    assert actual.mode == "RGBA" and actual.size == expected.size
-    if imagehash.phash(actual) != imagehash.phash(expected):
-        folder = save_failure("golden-u2net-anime-girl-1", actual=actual, expected=expected)
-        pytest.fail(f"perceptual hashes differ; images in {folder}")
-
-
-def test_the_mask_is_u2nets_not_u2netps(u2net: U2NetModel) -> None:
-    """A guard on the test itself: our mask is far closer to rembg's u2net mask than to its
-    u2netp one (the weights loaded are u2net's)."""
-    ours = np.asarray(our_mask(u2net, fixture_bytes("plants-1")))  # where the two differ most
-    refs = {
-        model: np.asarray(Image.open(FIXTURES / f"plants-1.{model}.mask.png").convert("L"))
-        for model in ("u2net", "u2netp")
-    }
-    _, to_u2net = mask_agreement(ours, refs["u2net"])
-    _, to_u2netp = mask_agreement(ours, refs["u2netp"])
-    assert to_u2net * 4 < to_u2netp, (to_u2net, to_u2netp)
+    assert_golden_hash(u2net, "u2net")

@@ -122,12 +122,13 @@ def render(
         size = header.oriented_size if full is None else full.size
         batch = model_input(model_view(preview))
         del preview
-        if options.mask or not holds_decode(header):
+        held = holds_decode(header)
+        if options.mask or not held:
             full = None
     with stage("inference"):
         # An image too large to hold through inference does not meet the model's working set
         # afterwards either: the arena is given back before the image is decoded again.
-        small_mask = saliency_to_mask(model.run(batch, release_arena=not holds_decode(header)))
+        small_mask = saliency_to_mask(model.run(batch, release_arena=not held))
         del batch
     if options.mask:
         with stage("compose"):

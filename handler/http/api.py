@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Query, Request, Response
@@ -12,12 +11,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect
 
 from handler import __version__
 from handler.aws.observability import in_current_trace
 from handler.errors import (
-    ClientGoneError,
     CutoutError,
     StorageUnavailableError,
     UploadsDisabledError,
@@ -37,6 +34,7 @@ from handler.http.remove import (
     SECURITY_HEADERS,
     RemoveRequest,
     Reply,
+    body_chunks,
     error_body,
     error_reply,
     remove_reply,
@@ -138,15 +136,6 @@ def response_of(reply: Reply) -> Response:
         headers=reply.headers,
         media_type=reply.media_type,
     )
-
-
-async def body_chunks(request: Request) -> AsyncIterator[bytes]:
-    """The body as it arrives; a client that disconnects is ClientGoneError."""
-    try:
-        async for chunk in request.stream():
-            yield chunk
-    except ClientDisconnect:
-        raise ClientGoneError("the client disconnected during the upload") from None
 
 
 def media_bucket(settings: Settings) -> MediaBucket | None:
@@ -262,7 +251,7 @@ def create_app(service: CutoutService, settings: Settings | None = None) -> Fast
             headers=request.headers,
             query=request.query_params.multi_items(),
             scope=request.scope,
-            chunks=body_chunks(request),
+            chunks=body_chunks(request.receive),
             tenant=tenant_of(request),
         )
         return response_of(await remove_reply(service, settings, request_of))

@@ -13,19 +13,20 @@ so they read requests and write responses the same way
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
 from mangum import Mangum
 from mangum.protocols.http import HTTPCycle
 
-from handler.errors import ClientGoneError, CutoutError, MalformedBodyError
+from handler.errors import CutoutError, MalformedBodyError
 from handler.http.auth import ApiKeys
 from handler.http.remove import (
     SECURITY_HEADERS,
     RemoveRequest,
     Reply,
+    body_chunks,
     error_reply,
     remove_reply,
     unexpected_reply,
@@ -55,20 +56,6 @@ def request_headers(scope: Scope) -> dict[str, str]:
 def query_pairs(scope: Scope) -> list[tuple[str, str]]:
     """The query string's (name, value) pairs, parsed as Starlette parses them."""
     return parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-
-
-async def body_chunks(receive: Receive) -> AsyncIterator[bytes]:
-    """The request body's pieces as the server hands them over."""
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGoneError("the client disconnected during the upload")
-        if message["type"] != "http.request":
-            continue
-        if body := message.get("body", b""):
-            yield body
-        if not message.get("more_body", False):
-            return
 
 
 def raw_headers(reply: Reply) -> list[tuple[bytes, bytes]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,6 +181,22 @@ async def file_field(scope: Mapping[str, Any], body: bytes) -> bytes:
     data = await upload.read()
     await form.close()
     return data
+
+
+async def body_chunks(
+    receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+) -> AsyncIterator[bytes]:
+    """The request body's pieces as the server hands them over."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGoneError("the client disconnected during the upload")
+        if message["type"] != "http.request":
+            continue
+        if body := message.get("body", b""):
+            yield body
+        if not message.get("more_body", False):
+            return
 
 
 def etag_matches(if_none_match: str, etag: str) -> bool:

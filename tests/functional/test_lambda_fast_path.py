@@ -18,18 +18,15 @@ from handler.http.remove import REMOVE_OPTIONS
 from handler.serving.cache import NoCache
 from handler.serving.service import CutoutService
 from handler.settings import Settings
+from tests.hardening.contract import lambda_api
 from tests.support import encode_image, load_event, photo
 
 KEY = "parity-key-0123456789"
 
 
 def answers(service: CutoutService, settings: Settings) -> tuple[Mangum, Mangum]:
-    """The same service behind the fast path and behind the FastAPI app alone."""
-    full = create_app(service, settings)
-    return (
-        Mangum(FastPath(service, settings, lambda: full), lifespan="off"),
-        Mangum(create_app(service, settings), lifespan="off"),
-    )
+    """The same service behind the fast path (as in Lambda) and behind the FastAPI app alone."""
+    return lambda_api(service, settings), Mangum(create_app(service, settings), lifespan="off")
 
 
 def comparable(response: dict[str, Any]) -> dict[str, Any]:
