@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bench import report
-from bench.run import _rounded
+from bench.stats import rounded
 
 
 def _warm(cutout: float, rembg: float, bare: float, n: int = 3) -> dict[str, list[float]]:
@@ -175,7 +175,7 @@ def test_warm_soak_peak_marks_tiers_too_small_for_a_warm_instance() -> None:
 
 
 def test_results_round_trip_through_json_rounded() -> None:
-    results = _rounded(synthetic() | {"x": 0.123456789})
+    results = rounded(synthetic() | {"x": 0.123456789})
     assert results["x"] == 0.12346
     assert report.render(json.loads(json.dumps(results)))
 
