@@ -9,6 +9,8 @@ so the result is the same to the last bit.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from PIL import Image, ImageChops
 
 from handler.core.options import RemoveOptions, Rgba
@@ -16,12 +18,15 @@ from handler.core.strips import Box, strips
 
 # Mask values at or below this count as background when finding the subject's bounding box.
 CROP_THRESHOLD = 10
+# A point() table: each mask value to 255 minus it.
+INVERTED = [255 - value for value in range(256)]
 
 
 def upscale_mask(mask: Image.Image, size: tuple[int, int]) -> Image.Image:
     """The 320x320 mask at the image's size (LANCZOS, as rembg).
 
-    One whole-image resize: resizing strips with a source box is not bit-identical to it.
+    One whole-image resize: resizing strips with a source box is not bit-identical to it, and
+    neither is resizing bands one pass at a time, since Pillow chooses which pass comes first.
     """
     return mask.resize(size, Image.Resampling.LANCZOS)
 
@@ -103,13 +108,19 @@ def crop_box(
 
 
 def compose(
-    image: Image.Image, mask: Image.Image, options: RemoveOptions, *, rows: int | None = None
+    image: Image.Image,
+    mask: Image.Image,
+    options: RemoveOptions,
+    *,
+    rows: int | None = None,
+    threads: int = 1,
 ) -> Image.Image:
     """Cut an RGB/RGBA image out with its full-size mask: crop, then colour or transparency.
 
     Consumes `image`: the result is `image` itself changed in place (or a crop of it), except
     for an RGBA image on an opaque colour, whose RGB result is a new image. `rows` sets the
-    strip height (tests use it to reach awkward sizes).
+    strip height (tests use it to reach awkward sizes); a cutout's strips may use `threads`
+    cores.
     """
     box = crop_box(image, mask, options, rows=rows)
     if box is not None:
@@ -119,14 +130,37 @@ def compose(
         return _opaque_from_rgba(image, mask, color, rows)
     if image.mode == "RGB" and (color is None or color[3] != 255):
         image.putalpha(255)  # RGB to RGBA in place: Pillow keeps RGB in four bytes a pixel
+    if color is None:
+        return _cut_out(image, mask, rows, threads)
     for box in strips(image.size, rows=rows):
         part = image.crop(box)
-        part_mask = mask.crop(box)
-        if color is None:
-            done = naive_cutout(part, part_mask)
-        else:
-            done = on_background(part, effective_mask(part_mask, part), color)
-        image.paste(done, box)
+        image.paste(on_background(part, effective_mask(mask.crop(box), part), color), box)
+    return image
+
+
+def _cut_out(image: Image.Image, mask: Image.Image, rows: int | None, threads: int) -> Image.Image:
+    """`naive_cutout` in place on an RGBA image, its strips shared out over `threads` cores.
+
+    Pasting through a mask m blends each band as out * (255 - m) / 255 + in * m / 255, rounded
+    as Image.composite rounds, so pasting transparent black through 255 - mask leaves
+    image * mask / 255 in every band, alpha included: naive_cutout's result to the bit, with
+    no copy of the strip and no new one to paste back (tests/unit/test_strips.py).
+    """
+    boxes = list(strips(image.size, rows=rows))
+    first = boxes[0]
+    clear = Image.new("RGBA", (first[2] - first[0], first[3] - first[1]), 0)
+
+    def cut(box: Box) -> None:
+        size = (box[2] - box[0], box[3] - box[1])
+        source = clear if clear.size == size else clear.crop((0, 0, *size))
+        image.paste(source, box, mask.crop(box).point(INVERTED))
+
+    # The first strip before the others start: Pillow copies a read-only image (one made from
+    # a buffer) on its first change, and threads racing to do that would each keep their own.
+    cut(first)
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(boxes) - 1))) as pool:
+        for _ in pool.map(cut, boxes[1:]):
+            pass
     return image
 
 

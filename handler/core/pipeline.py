@@ -110,8 +110,9 @@ def render(
     is small and otherwise decoded again afterwards. The cutout is then made in place in the
     full decode, which is freed, with the mask, before its result is encoded. Each stage
     (decode, inference, compose, encode) is timed and run inside `stage_hook`; `threads` is
-    how many cores the encoder may use. Past `deadline` (time.monotonic()), no stage starts and
-    a decode stops between two chunks of its input, with ProcessingTimeoutError.
+    how many cores the cutout's strips and the encoder may use. Past `deadline`
+    (time.monotonic()), no stage starts and a decode stops between two chunks of its input,
+    with ProcessingTimeoutError.
     """
     stage = _Stages(stage_hook, deadline)
     with stage("decode"):
@@ -143,7 +144,7 @@ def render(
             if box is not None:  # crop here, so each uncropped original is freed as it goes
                 mask = mask.crop(box)
                 full = full.crop(box)
-            result = compose(full, mask, replace(options, crop=False))
+            result = compose(full, mask, replace(options, crop=False), threads=threads)
             del mask
             full = None
     with stage("encode"):

@@ -85,12 +85,22 @@ def assert_same(actual: Image.Image, expected: Image.Image) -> None:
 @pytest.mark.parametrize("rows", ROWS)
 @pytest.mark.parametrize("mode", ["RGB", "RGBA"])
 @pytest.mark.parametrize("name", sorted(OPTIONS))
+@pytest.mark.parametrize("threads", [1, 2])
 def test_compose_in_strips_equals_the_whole_image_version(
-    size: tuple[int, int], rows: int | None, mode: str, name: str
+    size: tuple[int, int], rows: int | None, mode: str, name: str, threads: int
 ) -> None:
     image, mask = noise(size, mode, seed=1), blob_mask(size, seed=2)
     expected = simple_compose(image.copy(), mask, OPTIONS[name])
-    assert_same(compose(image, mask, OPTIONS[name], rows=rows), expected)
+    assert_same(compose(image, mask, OPTIONS[name], rows=rows, threads=threads), expected)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_a_cutout_on_several_cores_equals_rembgs_on_a_photo_sized_image(mode: str) -> None:
+    """Many strips, shared by three threads, each pasted in place: still naive_cutout's bits."""
+    size = (1500, 1100)
+    image, mask = noise(size, mode, seed=8), noise(size, "L", seed=9)
+    expected = naive_cutout(image.copy(), mask)
+    assert_same(compose(image, mask, RemoveOptions(), threads=3), expected)
 
 
 def test_compose_works_in_place_on_rgb() -> None:
