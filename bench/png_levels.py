@@ -5,9 +5,9 @@
 The inputs are cutout's own RGBA results for rembg's fixtures and a generated 2 MP photo (made
 by the pipeline, decoded back to the RGBA image encode() receives). Candidates: Pillow's encoder
 (adaptive filtering per row) at compress_level 1-6 and cutout's own writer (handler/core/png.py: the
-Up filter, deflate per strip) at several zlib settings, on one core (what a Lambda function up
-to 1,769 MB has) and, for cutout's writer, on two. The candidates take turns in a rotating
-order. Writes docs/bench/png-levels.md and png-levels.json.
+Up filter, deflate per strip) at several zlib and zlib-ng settings, on one core (what a Lambda
+function up to 1,769 MB has) and, for cutout's writer, on two. The candidates take turns in a
+rotating order. Writes docs/bench/png-levels.md and png-levels.json.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from PIL import Image
+from zlib_ng import zlib_ng
 
 from bench import cost, machine, photos
 from bench.envs import REPO, WORK
@@ -60,26 +62,30 @@ def _pillow(level: int) -> Callable[[Image.Image], bytes]:
     return run
 
 
-def _cutout(level: int, strategy: int, threads: int) -> Callable[[Image.Image], bytes]:
+def _cutout(
+    level: int, strategy: int, threads: int, deflate: ModuleType = zlib
+) -> Callable[[Image.Image], bytes]:
     from handler.core.png import encode_png
 
     def run(image: Image.Image) -> bytes:
-        return encode_png(image, level=level, strategy=strategy, threads=threads)
+        return encode_png(image, level=level, strategy=strategy, threads=threads, deflate=deflate)
 
     return run
 
 
 def candidates() -> list[Candidate]:
+    """Pillow's levels; cutout's writer with zlib (up-N) and with zlib-ng (ng-N)."""
     found = [Candidate(f"pillow-{level}", _pillow(level)) for level in range(1, 7)]
+    default = zlib.Z_DEFAULT_STRATEGY
     for threads in (1, 2):
         suffix = "" if threads == 1 else f" x{threads}"
         for level in (1, 2, 4, 6):
-            found.append(
-                Candidate(
-                    f"up-{level}{suffix}", _cutout(level, zlib.Z_DEFAULT_STRATEGY, threads), threads
-                )
-            )
+            run = _cutout(level, default, threads)
+            found.append(Candidate(f"up-{level}{suffix}", run, threads))
         found.append(Candidate(f"up-rle{suffix}", _cutout(6, zlib.Z_RLE, threads), threads))
+        for level in (1, 2, 3, 4, 5, 6):
+            run = _cutout(level, default, threads, zlib_ng)
+            found.append(Candidate(f"ng-{level}{suffix}", run, threads))
     return found
 
 
@@ -178,7 +184,8 @@ def render(data: dict[str, Any]) -> str:
         f"cores), Pillow {data['pillow']}. Inputs: cutout's RGBA results for "
         f"{', '.join(names)}. *pillow-N*: Pillow's encoder (adaptive filter per row) at "
         "compress_level N. *up-N*: cutout's writer (handler/core/png.py: the Up filter, each strip "
-        "deflated on its own at zlib level N; *rle*: zlib's run-length strategy); *x2*: on two "
+        "deflated on its own at zlib level N; *rle*: zlib's run-length strategy). *ng-N*: the "
+        "same writer with zlib-ng's deflate (the `zlib-ng` package) at level N. *x2*: on two "
         f"cores. {data['rounds']} rounds, candidates in rotating order, no metadata written.\n",
         "## All images together\n",
         table(

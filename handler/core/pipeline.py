@@ -21,7 +21,7 @@ from handler.core.tiers import DECODED_BYTES_PER_PIXEL, HELD_DECODE_MB, MIB
 # Part of every cache key: bump it whenever the bytes render() gives for the same input and
 # options change (decode, resampling, mask scaling, compose, encoders), so results made by the
 # old code are never served again. tests/unit/test_pipeline_version.py ties it to golden bytes.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"
 
 
 @dataclass(frozen=True)

@@ -67,11 +67,14 @@ def test_the_chosen_png_encoder_is_the_one_encode_uses() -> None:
     import json
     import zlib
 
+    from zlib_ng import zlib_ng
+
     from handler.core import encode
 
     chosen = json.loads((png_levels.DOCS / "png-levels.json").read_text())["recommended"]
     setting = "rle" if encode.PNG_STRATEGY == zlib.Z_RLE else str(encode.PNG_COMPRESS_LEVEL)
-    assert chosen == f"up-{setting}"
+    library = {zlib: "up", zlib_ng: "ng"}[encode.PNG_DEFLATE]
+    assert chosen == f"{library}-{setting}"
 
 
 def test_soak_order_uses_every_image_equally_and_is_seeded() -> None:
