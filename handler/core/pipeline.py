@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 
@@ -91,6 +92,26 @@ def crop_mask(mask: Image.Image, options: RemoveOptions) -> Image.Image:
     return mask if box is None else mask.crop(box)
 
 
+def _decode_beside_mask(
+    data: bytes,
+    header: ImageHeader,
+    small_mask: Image.Image,
+    size: tuple[int, int],
+    edges: Edges,
+    deadline: float | None,
+    threads: int,
+) -> tuple[Image.Image, Image.Image | None]:
+    """The full decode and, on a second core, the mask at `size`: the two are independent,
+    each runs on one core, and compose needs both (so the peak is the same). With one core,
+    the decode alone (the mask is made by compose)."""
+    if threads <= 1:
+        return decode(data, header, deadline=deadline), None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        mask = pool.submit(full_size_mask, small_mask, size, edges, deadline)
+        full = decode(data, header, deadline=deadline)
+        return full, mask.result()
+
+
 def render(
     data: bytes,
     header: ImageHeader,
@@ -107,7 +128,8 @@ def render(
     image are never alive together (for a large image, the fast profile's arena is released
     after inference). The model input comes from a reduced-size JPEG decode
     where possible, else from the full decode, which is kept through inference only when it
-    is small and otherwise decoded again afterwards. The cutout is then made in place in the
+    is small and otherwise decoded again afterwards (with the mask's upscale beside it, on
+    another core, both timed as "decode"). The cutout is then made in place in the
     full decode, which is freed, with the mask, before its result is encoded. Each stage
     (decode, inference, compose, encode) is timed and run inside `stage_hook`; `threads` is
     how many cores the cutout's strips and the encoder may use. Past `deadline`
@@ -135,11 +157,15 @@ def render(
         with stage("compose"):
             result = crop_mask(full_size_mask(small_mask, size, options.edges, deadline), options)
     else:
+        mask = None
         if full is None:
             with stage("decode"):
-                full = decode(data, header, deadline=deadline)
+                full, mask = _decode_beside_mask(
+                    data, header, small_mask, size, options.edges, deadline, threads
+                )
         with stage("compose"):
-            mask = full_size_mask(small_mask, full.size, options.edges, deadline)
+            if mask is None or mask.size != full.size:
+                mask = full_size_mask(small_mask, full.size, options.edges, deadline)
             box = crop_box(full, mask, options)
             if box is not None:  # crop here, so each uncropped original is freed as it goes
                 mask = mask.crop(box)

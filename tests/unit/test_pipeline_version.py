@@ -8,7 +8,9 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import pytest
 
+from handler.core import pipeline
 from handler.core.admit import admit
 from handler.core.options import RemoveOptions
 from handler.core.pipeline import PIPELINE_VERSION, render
@@ -53,14 +55,16 @@ class FixedSaliency:
     saliency map, so the digests follow our own code (and Pillow's), not ONNX Runtime's
     floating point, and cropping has a subject to crop to."""
 
-    def run(self, names: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    def run(
+        self, names: Any, feeds: dict[str, np.ndarray], run_options: Any = None
+    ) -> list[np.ndarray]:
         (batch,) = feeds.values()
         window = np.zeros((1, 1, 320, 320), dtype=np.float32)
         window[..., 80:240, 100:220] = 1.0
         return [(batch[:, :1] - batch.min() + 1.0) * window]
 
 
-def digests(model: U2NetModel) -> dict[str, str]:
+def digests(model: U2NetModel, threads: int = 1) -> dict[str, str]:
     fixed = replace(model, session=FixedSaliency())
     tier = MemoryTier.for_memory(2048)
     found = {}
@@ -68,7 +72,7 @@ def digests(model: U2NetModel) -> dict[str, str]:
         data = encode_image(photo(96, 64, seed=3), fmt)
         options = RemoveOptions.parse(**raw)
         header = admit(data, tier, output=options.format)
-        rendered = render(data, header, options, model=fixed)
+        rendered = render(data, header, options, model=fixed, threads=threads)
         found[name] = hashlib.sha256(rendered.data).hexdigest()[:16]
     return found
 
@@ -79,6 +83,20 @@ def test_output_bytes_match_the_pipeline_version(model: U2NetModel) -> None:
         f"render() output changed under PIPELINE_VERSION {PIPELINE_VERSION!r}: bump it in "
         f"handler/core/pipeline.py and record these digests in GOLDEN: {found}"
     )
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_every_path_through_render_gives_the_same_bytes(
+    model: U2NetModel, threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held through inference or decoded again after it (then beside the mask's upscale, on a
+    second core), on one core or two: the same bytes as the golden ones."""
+    assert digests(model, threads) == GOLDEN[PIPELINE_VERSION]
+    monkeypatch.setattr(pipeline, "HELD_DECODE_MB", 0)  # no image is small enough to hold
+    assert not pipeline.holds_decode(
+        admit(encode_image(photo(96, 64)), MemoryTier.for_memory(2048))
+    )
+    assert digests(model, threads) == GOLDEN[PIPELINE_VERSION]
 
 
 def test_the_version_and_the_scope_are_part_of_the_key() -> None:
