@@ -23,7 +23,7 @@ from bench.stats import Summary, paired_ratio
 MODEL = "u2net"
 SIZES_MP = (2, 12)
 LARGE_MP = 12
-ROUNDS = {"quick": {2: 3, 12: 1}, "full": {2: 7, 12: 4}}
+ROUNDS = {"quick": {2: 3, 12: 1}, "full": {2: 11, 12: 9}}
 COLD_ROUNDS = {"quick": 2, "full": 5}
 # Goals of issue 13, item 5 (cutout / rembg).
 WARM_GOAL = {2: 0.8, 12: 0.5}
