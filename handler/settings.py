@@ -230,6 +230,14 @@ def _trigger_model(env: Mapping[str, str], models: tuple[str, ...]) -> str:
     return raw
 
 
+def _optional_dir(env: Mapping[str, str], name: str, default: Path | None) -> Path | None:
+    """A directory setting: its value if set, None if set empty (off), else `default`."""
+    if name not in env:
+        return default
+    raw = env[name].strip()
+    return Path(raw) if raw else None
+
+
 def _default_cache_dir(env: Mapping[str, str]) -> Path:
     base = env.get(XDG_CACHE_HOME_ENV) or str(Path.home() / ".cache")
     return Path(base) / "cutout"
@@ -315,15 +323,11 @@ class Settings:
         session_profile = _session_profile(env)
         in_lambda = bool(env.get(FUNCTION_NAME_ENV))
         memory_raw = env.get(MEMORY_SIZE_ENV, "").strip()
-        if CACHE_DIR_ENV in env:
-            cache_dir = Path(env[CACHE_DIR_ENV]) if env[CACHE_DIR_ENV].strip() else None
-        else:
-            cache_dir = None if in_lambda else _default_cache_dir(env)
-        if OPTIMIZED_MODEL_DIR_ENV in env:
-            raw_dir = env[OPTIMIZED_MODEL_DIR_ENV].strip()
-            optimized_model_dir = Path(raw_dir) if raw_dir else None
-        else:
-            optimized_model_dir = None if in_lambda else _default_cache_dir(env) / "models"
+        local_cache = None if in_lambda else _default_cache_dir(env)
+        cache_dir = _optional_dir(env, CACHE_DIR_ENV, local_cache)
+        optimized_model_dir = _optional_dir(
+            env, OPTIMIZED_MODEL_DIR_ENV, local_cache and local_cache / "models"
+        )
         model_raw = env.get(MODEL_PATH_ENV, "").strip()
         models = _models(env)
         return cls(

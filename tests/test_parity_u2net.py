@@ -9,12 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from PIL import Image
 
 from handler.core.predict import U2NetModel, load_model
 from handler.settings import default_model_file
-from tests.support import FIXTURE_NAMES, FIXTURES, fixture_bytes
-from tests.test_parity import assert_golden_hash, assert_masks_agree, check_sharp_mask, our_mask
+from tests.support import FIXTURE_NAMES
+from tests.test_parity import assert_golden_hash, check_mask, check_sharp_mask
 
 pytestmark = pytest.mark.slow
 
@@ -35,10 +34,7 @@ def u2net() -> Iterator[U2NetModel]:
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_u2net_mask_matches_rembg(u2net: U2NetModel, name: str) -> None:
-    ours = our_mask(u2net, fixture_bytes(name))
-    ref = Image.open(FIXTURES / f"{name}.u2net.mask.png")
-    assert ours.size == ref.size and ours.mode == "L"
-    assert_masks_agree(ours, ref, f"parity-u2net-{name}")
+    check_mask(u2net, name, "u2net")
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)

@@ -2,9 +2,10 @@
 
 `compose` works in place on the decoded image, one horizontal strip at a time, so a cutout
 costs the decoded image plus its mask and one strip, not two or three more full-size copies.
-Each strip goes through the same whole-image functions (`naive_cutout`, `on_background`) that
-a simple version would call on the whole picture, and every one of them works pixel by pixel,
-so the result is the same to the last bit.
+A coloured background goes strip by strip through the same whole-image function
+(`on_background`) a simple version would call on the whole picture; a cutout is rembg's
+`naive_cutout` (`Image.composite` over transparent black) done by pasting in place. Both work
+pixel by pixel, so the result is the same to the last bit (tests/unit/test_strips.py).
 """
 
 from __future__ import annotations
@@ -70,15 +71,6 @@ def subject_box(
     )
 
 
-def naive_cutout(image: Image.Image, mask: Image.Image) -> Image.Image:
-    """RGBA with the mask as alpha and colour blended towards transparent black (rembg's).
-
-    An RGBA input keeps its own transparency: alpha is its alpha times the mask, as in rembg.
-    """
-    empty = Image.new("RGBA", image.size, 0)
-    return Image.composite(image, empty, mask)
-
-
 def on_background(image: Image.Image, mask: Image.Image, color: Rgba) -> Image.Image:
     """The subject over a solid colour: RGB when the colour is opaque, else RGBA.
 
@@ -139,11 +131,12 @@ def compose(
 
 
 def _cut_out(image: Image.Image, mask: Image.Image, rows: int | None, threads: int) -> Image.Image:
-    """`naive_cutout` in place on an RGBA image, its strips shared out over `threads` cores.
+    """rembg's `naive_cutout` in place on an RGBA image, its strips shared out over `threads`
+    cores.
 
     Pasting through a mask m blends each band as out * (255 - m) / 255 + in * m / 255, rounded
     as Image.composite rounds, so pasting transparent black through 255 - mask leaves
-    image * mask / 255 in every band, alpha included: naive_cutout's result to the bit, with
+    image * mask / 255 in every band, alpha included: Image.composite's result to the bit, with
     no copy of the strip and no new one to paste back (tests/unit/test_strips.py).
     """
     boxes = list(strips(image.size, rows=rows))

@@ -10,7 +10,6 @@ from handler.core.compose import (
     CROP_THRESHOLD,
     compose,
     effective_mask,
-    naive_cutout,
     on_background,
     subject_box,
 )
@@ -48,6 +47,12 @@ def blob_mask(size: tuple[int, int], seed: int) -> Image.Image:
         (width // 4, height // 4),
     )
     return frame
+
+
+def naive_cutout(image: Image.Image, mask: Image.Image) -> Image.Image:
+    """rembg's naive_cutout, whole: RGBA with the mask as alpha and colour blended towards
+    transparent black (an RGBA input's own alpha is multiplied by the mask)."""
+    return Image.composite(image, Image.new("RGBA", image.size, 0), mask)
 
 
 def whole_subject_box(mask: Image.Image, margin: int) -> tuple[int, int, int, int] | None:
